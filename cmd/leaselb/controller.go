@@ -1,0 +1,10 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+func runController(_ context.Context, _ []string) error {
+	return errors.New("not built yet")
+}

@@ -1,0 +1,81 @@
+// Command leaselb is the one binary of leaselb: the controller that hands
+// out IPs, the speaker that announces them from one node at a time, and
+// doctor, which checks a cluster for what breaks layer-2 mode. This package
+// only parses flags and wires the parts together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// A subcommand parses its own flags from args and runs until ctx ends.
+type subcommand struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+var subcommands = []subcommand{
+	{"controller", "assign IPs from IPAddressPools to LoadBalancer Services", runController},
+	{"speaker", "announce this node's VIPs on the local network (runs on every node)", runSpeaker},
+	{"doctor", "check a cluster for what breaks layer-2 load balancing, and say how to fix it", runDoctor},
+	{"version", "print the version, commit and Go version", runVersion},
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "Usage: leaselb <command> [flags]\n\nCommands:\n")
+	for _, c := range subcommands {
+		fmt.Fprintf(os.Stderr, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'leaselb <command> -h' for a command's flags.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	name := os.Args[1]
+	for _, c := range subcommands {
+		if c.name != name {
+			continue
+		}
+		// The first SIGTERM or SIGINT cancels ctx so the command can shut
+		// down cleanly (the speaker releases its leases); a second one
+		// kills the process at once.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := c.run(ctx, os.Args[2:])
+		stop()
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		var ex exitError
+		if errors.As(err, &ex) {
+			os.Exit(int(ex))
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "leaselb %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		return
+	}
+	fmt.Fprintf(os.Stderr, "leaselb: unknown command %q\n\n", name)
+	usage()
+	os.Exit(2)
+}
+
+// exitError ends the process with a status and no further message (the
+// command has already said what is wrong), as doctor does when it finds
+// problems.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
