@@ -59,8 +59,9 @@ deps: ## install the Debian packages the privileged tests and the lab use (root)
 	hack/install-deps.sh
 
 .PHONY: unit
-unit: ## unit tests (privileged tests skip unless root)
+unit: ## unit tests (privileged tests skip unless root), and the CRDs through the API server's validation code
 	$(GO) test -count=1 ./...
+	cd hack/tools && $(GO) test -count=1 ./...
 
 .PHONY: test
 test: deps verify-generated lint unit e2e ## everything CI runs: generated-file check, lint, unit and root tests, e2e in the lab

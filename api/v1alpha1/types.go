@@ -33,8 +33,45 @@ const (
 // +kubebuilder:validation:MaxLength=128
 // +kubebuilder:validation:XValidation:rule="isCIDR(self) || (self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim()))",message="each address must be a CIDR such as 192.0.2.0/24 or a range such as 192.0.2.10-192.0.2.20"
 // +kubebuilder:validation:XValidation:rule="isCIDR(self) || self.split('-').size() != 2 || !isIP(self.split('-')[0].trim()) || !isIP(self.split('-')[1].trim()) || ip(self.split('-')[0].trim()).family() == ip(self.split('-')[1].trim()).family()",message="both ends of a range must be of one IP family"
-// +kubebuilder:validation:XValidation:rule="isCIDR(self) || self.split('-').size() != 2 || !isIP(self.split('-')[0].trim()) || !isIP(self.split('-')[1].trim()) || ip(self.split('-')[0].trim()).family() != 4 || ip(self.split('-')[1].trim()).family() != 4 || cel.bind(a, self.split('-')[0].trim().split('.'), cel.bind(b, self.split('-')[1].trim().split('.'), int(a[0])*16777216 + int(a[1])*65536 + int(a[2])*256 + int(a[3]) <= int(b[0])*16777216 + int(b[1])*65536 + int(b[2])*256 + int(b[3])))",message="range is reversed; write the lower address first"
+// +kubebuilder:validation:XValidation:rule="isCIDR(self) || self.split('-').size() != 2 || !isIP(self.split('-')[0].trim()) || !isIP(self.split('-')[1].trim()) || ip(self.split('-')[0].trim()).family() != 4 || ip(self.split('-')[1].trim()).family() != 4 || int(self.split('-')[0].trim().split('.')[0])*16777216+int(self.split('-')[0].trim().split('.')[1])*65536+int(self.split('-')[0].trim().split('.')[2])*256+int(self.split('-')[0].trim().split('.')[3])*1 <= int(self.split('-')[1].trim().split('.')[0])*16777216+int(self.split('-')[1].trim().split('.')[1])*65536+int(self.split('-')[1].trim().split('.')[2])*256+int(self.split('-')[1].trim().split('.')[3])*1",message="range is reversed; write the lower address first"
 type AddressRange string
+
+// LabelSelector selects objects by label. It has the JSON shape of a
+// Kubernetes metav1.LabelSelector (so MetalLB manifests apply unchanged),
+// with bounds that let the API server check it: the operator is one of
+// In, NotIn, Exists and DoesNotExist, and In/NotIn need values while
+// Exists/DoesNotExist take none. Use AsSelector to match labels.
+type LabelSelector struct {
+	// MatchLabels selects objects with all these labels.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+	// MatchExpressions selects objects that satisfy all these requirements.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// LabelSelectorRequirement is one requirement of a LabelSelector, as in
+// metav1.LabelSelectorRequirement.
+//
+// +kubebuilder:validation:XValidation:rule="(self.operator == 'In' || self.operator == 'NotIn') == (has(self.values) && size(self.values) > 0)",message="In and NotIn need values; Exists and DoesNotExist take none"
+type LabelSelectorRequirement struct {
+	// Key is the label key the requirement applies to.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	Key string `json:"key"`
+	// Operator relates the key to the values.
+	// +kubebuilder:validation:Enum=In;NotIn;Exists;DoesNotExist
+	Operator metav1.LabelSelectorOperator `json:"operator"`
+	// Values for In and NotIn.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	// +listType=atomic
+	// +optional
+	Values []string `json:"values,omitempty"`
+}
 
 // IPAddressPoolSpec is the desired state of an IPAddressPool.
 type IPAddressPoolSpec struct {
@@ -84,17 +121,15 @@ type ServiceAllocation struct {
 	// NamespaceSelectors select, by label, the namespaces whose Services may
 	// use the pool.
 	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:XValidation:rule="self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))))",message="a selector's operator must be In, NotIn, Exists or DoesNotExist; In and NotIn need values, Exists and DoesNotExist take none"
 	// +listType=atomic
 	// +optional
-	NamespaceSelectors []metav1.LabelSelector `json:"namespaceSelectors,omitempty"`
+	NamespaceSelectors []LabelSelector `json:"namespaceSelectors,omitempty"`
 
 	// ServiceSelectors select, by label, the Services that may use the pool.
 	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:XValidation:rule="self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))))",message="a selector's operator must be In, NotIn, Exists or DoesNotExist; In and NotIn need values, Exists and DoesNotExist take none"
 	// +listType=atomic
 	// +optional
-	ServiceSelectors []metav1.LabelSelector `json:"serviceSelectors,omitempty"`
+	ServiceSelectors []LabelSelector `json:"serviceSelectors,omitempty"`
 }
 
 // IPAddressPoolStatus is the observed state of an IPAddressPool, written by
@@ -169,18 +204,16 @@ type L2AdvertisementSpec struct {
 	// IPAddressPoolSelectors select, by label, the pools this advertisement
 	// covers.
 	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:XValidation:rule="self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))))",message="a selector's operator must be In, NotIn, Exists or DoesNotExist; In and NotIn need values, Exists and DoesNotExist take none"
 	// +listType=atomic
 	// +optional
-	IPAddressPoolSelectors []metav1.LabelSelector `json:"ipAddressPoolSelectors,omitempty"`
+	IPAddressPoolSelectors []LabelSelector `json:"ipAddressPoolSelectors,omitempty"`
 
 	// NodeSelectors limit the nodes that may announce the covered IPs. With
 	// none, every node may.
 	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:XValidation:rule="self.all(s, !has(s.matchExpressions) || s.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))))",message="a selector's operator must be In, NotIn, Exists or DoesNotExist; In and NotIn need values, Exists and DoesNotExist take none"
 	// +listType=atomic
 	// +optional
-	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
+	NodeSelectors []LabelSelector `json:"nodeSelectors,omitempty"`
 
 	// Interfaces limit the node interfaces the IPs are announced on. With
 	// none, each IP is announced on the interfaces that carry an address in
