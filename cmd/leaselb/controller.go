@@ -2,9 +2,110 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
+	"github.com/leaselb/leaselb/internal/controller"
+	"github.com/leaselb/leaselb/internal/daemon"
 )
 
-func runController(_ context.Context, _ []string) error {
-	return errors.New("not built yet")
+func runController(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	var o daemon.Options
+	o.AddFlags(fs, ":7472", ":7473", 20, 50)
+	requireClass := fs.Bool("require-class", false,
+		"serve only Services with spec.loadBalancerClass "+`"leaselb.io/l2"`+"; by default Services without a class are served too")
+	le := controller.LeaderElection{}
+	fs.BoolVar(&le.Enabled, "leader-elect", true,
+		"elect one active replica on the Lease "+controller.LeaseName+" in --namespace; disable only when a single replica runs")
+	fs.StringVar(&le.Identity, "leader-elect-identity", defaultIdentity(),
+		"this replica's name in the Lease (default $POD_NAME, else the hostname)")
+	fs.DurationVar(&le.LeaseDuration, "leader-elect-lease-duration", 15*time.Second,
+		"how long standby replicas wait after the last renewal before taking over")
+	fs.DurationVar(&le.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second,
+		"how long the leader keeps trying to renew before it gives up leading")
+	fs.DurationVar(&le.RetryPeriod, "leader-elect-retry-period", 2*time.Second,
+		"how often replicas try to acquire or renew the Lease")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if le.Enabled && !(le.LeaseDuration > le.RenewDeadline && le.RenewDeadline > le.RetryPeriod && le.RetryPeriod > 0) {
+		return fmt.Errorf("leader election timings must satisfy lease-duration (%s) > renew-deadline (%s) > retry-period (%s) > 0",
+			le.LeaseDuration, le.RenewDeadline, le.RetryPeriod)
+	}
+
+	log, err := o.Logger()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	cfg, err := o.RESTConfig("leaselb-controller/" + version)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	lb, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("leaselb client: %w", err)
+	}
+
+	reg := daemon.NewRegistry()
+	health := &daemon.Health{}
+	c, err := controller.New(controller.Config{
+		Kube:           kube,
+		Leaselb:        lb,
+		Namespace:      o.Namespace,
+		RequireClass:   *requireClass,
+		LeaderElection: le,
+		Log:            log,
+		Registerer:     reg,
+		Health:         health,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("starting controller", zap.String("version", version), zap.String("namespace", o.Namespace),
+		zap.Bool("requireClass", *requireClass), zap.Bool("leaderElect", le.Enabled), zap.String("identity", le.Identity))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	go func() {
+		err := o.Serve(ctx, log, reg, health)
+		if err != nil {
+			cancel() // without probes and metrics the pod is useless: stop
+		}
+		serveErr <- err
+	}()
+	runErr := c.Run(ctx)
+	cancel()
+	if err := <-serveErr; err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr == nil {
+		log.Info("controller stopped")
+	}
+	return runErr
+}
+
+// defaultIdentity is the pod name (the Deployment passes it through the
+// downward API), else the hostname, which is the pod name too in a pod.
+func defaultIdentity() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	h, _ := os.Hostname()
+	return h
 }

@@ -1,0 +1,388 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/leaselb/leaselb/allocator"
+	"github.com/leaselb/leaselb/api/v1alpha1"
+)
+
+// Status condition types and reasons on pools and advertisements.
+const (
+	ConditionValid      = "Valid"
+	ConditionAdvertised = "Advertised"
+
+	ReasonValid            = "Valid"
+	ReasonInvalidAddresses = "InvalidAddresses"
+	ReasonInvalidSelector  = "InvalidSelector"
+	ReasonOverlap          = "Overlap"
+	ReasonAdvertised       = "Advertised"
+	ReasonNoAdvertisement  = "NoAdvertisement"
+	ReasonUnknownPool      = "UnknownPool"
+)
+
+// poolProblem is why a pool's current spec is rejected.
+type poolProblem struct {
+	reason, message string
+}
+
+// poolSpec copies an IPAddressPool into the allocator's terms.
+func poolSpec(p *v1alpha1.IPAddressPool) (allocator.PoolSpec, error) {
+	s := allocator.PoolSpec{
+		Name:          p.Name,
+		AutoAssign:    p.Spec.AutoAssign == nil || *p.Spec.AutoAssign,
+		AvoidBuggyIPs: p.Spec.AvoidBuggyIPs,
+	}
+	for _, a := range p.Spec.Addresses {
+		s.Addresses = append(s.Addresses, string(a))
+	}
+	if sa := p.Spec.ServiceAllocation; sa != nil {
+		s.HasAllocation = true
+		s.Priority = sa.Priority
+		s.Namespaces = sa.Namespaces
+		for i := range sa.NamespaceSelectors {
+			sel, err := sa.NamespaceSelectors[i].AsSelector()
+			if err != nil {
+				return s, fmt.Errorf("pool %q: serviceAllocation.namespaceSelectors[%d]: %w; fix the selector", p.Name, i, err)
+			}
+			s.NamespaceSelectors = append(s.NamespaceSelectors, sel)
+		}
+		for i := range sa.ServiceSelectors {
+			sel, err := sa.ServiceSelectors[i].AsSelector()
+			if err != nil {
+				return s, fmt.Errorf("pool %q: serviceAllocation.serviceSelectors[%d]: %w; fix the selector", p.Name, i, err)
+			}
+			s.ServiceSelectors = append(s.ServiceSelectors, sel)
+		}
+	}
+	return s, nil
+}
+
+// listPools returns the pools oldest first (then by name): when two new
+// pools overlap, the younger is the one rejected.
+func (t *term) listPools() []*v1alpha1.IPAddressPool {
+	pools, err := t.c.pools.List(labels.Everything())
+	if err != nil {
+		t.log.Error("listing IPAddressPools from the cache", zap.Error(err))
+	}
+	sort.Slice(pools, func(i, j int) bool {
+		a, b := pools[i], pools[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.Name < b.Name
+	})
+	return pools
+}
+
+// syncPools works out which version of each pool the allocator should
+// hold and hands the set to it. A pool's current spec is accepted when it
+// parses and overlaps no other pool's accepted version; otherwise it is
+// rejected with a reason and its last accepted version (if any) stays, so
+// the Services using it keep their IPs. Only a pool deleted, or edited to
+// a valid spec that drops an IP, moves Services. After a change, every
+// Service of ours is looked at again (runtime true).
+func (t *term) syncPools(runtime bool) {
+	pools := t.listPools()
+	present := map[string]bool{}
+	for _, p := range pools {
+		present[p.Name] = true
+	}
+	changed := false
+	for name := range t.effective {
+		if !present[name] {
+			delete(t.effective, name)
+			delete(t.effectiveSpec, name)
+			changed = true
+			t.log.Info("pool deleted", zap.String("pool", name))
+		}
+	}
+
+	oldProblems := t.problems
+	t.problems = map[string]poolProblem{}
+	t.rejected = map[string]*allocator.Pool{}
+	t.unparsed = nil
+	candidates := map[string]*allocator.Pool{}
+	for _, p := range pools {
+		if spec, ok := t.effectiveSpec[p.Name]; ok && equality.Semantic.DeepEqual(spec, p.Spec) {
+			continue // in use as it is
+		}
+		reason := ReasonInvalidSelector
+		spec, err := poolSpec(p)
+		var parsed *allocator.Pool
+		if err == nil {
+			reason = ReasonInvalidAddresses
+			parsed, err = allocator.NewPool(spec)
+		}
+		if err != nil {
+			t.problems[p.Name] = poolProblem{reason, t.keptNote(p.Name, err.Error())}
+			if t.effective[p.Name] == nil {
+				t.unparsed = append(t.unparsed, p.Name)
+			}
+			continue
+		}
+		candidates[p.Name] = parsed
+	}
+
+	// Accept candidates oldest first against every pool already accepted
+	// (this round or before). Repeat until nothing more is accepted, since
+	// accepting or rejecting one pool can free another.
+	for progress := true; progress; {
+		progress = false
+		for _, p := range pools {
+			cand := candidates[p.Name]
+			if cand == nil {
+				continue
+			}
+			if other, ip, ok := t.overlap(p.Name, cand, pools); ok {
+				t.problems[p.Name] = poolProblem{ReasonOverlap, t.keptNote(p.Name, fmt.Sprintf(
+					"pool %q: address %s is also in pool %q, which was accepted first; remove the shared addresses from one of the two pools",
+					p.Name, ip, other))}
+				continue
+			}
+			delete(t.problems, p.Name)
+			delete(candidates, p.Name)
+			t.effective[p.Name] = cand
+			t.effectiveSpec[p.Name] = *p.Spec.DeepCopy()
+			changed, progress = true, true
+			t.log.Info("pool loaded", zap.String("pool", p.Name), zap.Strings("addresses", addressStrings(p)))
+		}
+	}
+	for name, cand := range candidates {
+		t.rejected[name] = cand
+	}
+	for name, pr := range t.problems {
+		if oldProblems[name] != pr {
+			t.log.Info("pool rejected", zap.String("pool", name), zap.String("reason", pr.reason), zap.String("error", pr.message))
+			t.c.metrics.errors.WithLabelValues(errInvalidPool).Inc()
+		}
+	}
+	t.c.metrics.invalidPools.Set(float64(len(t.problems)))
+
+	if changed {
+		set := make([]*allocator.Pool, 0, len(t.effective))
+		names := make([]string, 0, len(t.effective))
+		for name := range t.effective {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			set = append(set, t.effective[n])
+		}
+		orphans := t.alloc.SetPools(set)
+		for _, k := range orphans {
+			t.moved[k] = t.orphanReason(k)
+			t.alloc.Release(k)
+			t.queue.Add(item{kind: kindService, name: k})
+		}
+	}
+	if runtime {
+		if changed || !equality.Semantic.DeepEqual(oldProblems, t.problems) {
+			t.enqueueOurs()
+		}
+		t.queue.Add(item{kind: kindStatus})
+	}
+}
+
+// overlap finds the first accepted pool (other than name) that shares an
+// address with cand.
+func (t *term) overlap(name string, cand *allocator.Pool, pools []*v1alpha1.IPAddressPool) (string, string, bool) {
+	for _, q := range pools {
+		if q.Name == name || t.effective[q.Name] == nil {
+			continue
+		}
+		if ip, ok := allocator.Overlap(cand, t.effective[q.Name]); ok {
+			return q.Name, ip.String(), true
+		}
+	}
+	return "", "", false
+}
+
+// keptNote tells the reader what happens meanwhile.
+func (t *term) keptNote(pool, msg string) string {
+	if t.effective[pool] != nil {
+		return msg + "; until then the pool's previous addresses stay in use"
+	}
+	return msg + "; the pool is ignored until then"
+}
+
+// orphanReason says why a Service's IP left every pool, for IPChanged.
+func (t *term) orphanReason(k string) string {
+	asg, ok := t.alloc.Assigned(k)
+	if !ok {
+		return "its pool changed"
+	}
+	if t.effective[asg.Pool] == nil {
+		return fmt.Sprintf("pool %q was deleted", asg.Pool)
+	}
+	var gone []string
+	for _, ip := range asg.IPs {
+		if !t.effective[asg.Pool].Contains(ip) {
+			gone = append(gone, ip.String())
+		}
+	}
+	return fmt.Sprintf("pool %q was edited and no longer contains %s", asg.Pool, strings.Join(gone, ", "))
+}
+
+func addressStrings(p *v1alpha1.IPAddressPool) []string {
+	out := make([]string, 0, len(p.Spec.Addresses))
+	for _, a := range p.Spec.Addresses {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+// covers reports whether an advertisement covers a pool.
+func covers(ad *v1alpha1.L2Advertisement, sels []labels.Selector, p *v1alpha1.IPAddressPool) bool {
+	if len(ad.Spec.IPAddressPools) == 0 && len(ad.Spec.IPAddressPoolSelectors) == 0 {
+		return true
+	}
+	if slices.Contains(ad.Spec.IPAddressPools, p.Name) {
+		return true
+	}
+	for _, s := range sels {
+		if s.Matches(labels.Set(p.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeStatus brings pool and advertisement status and the pool metrics in
+// line with the allocator. Objects whose status would not change are not
+// written.
+func (t *term) writeStatus(ctx context.Context) error {
+	pools := t.listPools()
+	ads, err := t.c.ads.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	sort.Slice(ads, func(i, j int) bool { return ads[i].Name < ads[j].Name })
+	now := metav1.NewTime(t.c.clock.Now())
+	stats := t.alloc.Stats()
+
+	adSels := map[string][]labels.Selector{}
+	adProblems := map[string]poolProblem{}
+	present := map[string]bool{}
+	for _, p := range pools {
+		present[p.Name] = true
+	}
+	for _, ad := range ads {
+		for i := range ad.Spec.IPAddressPoolSelectors {
+			s, err := ad.Spec.IPAddressPoolSelectors[i].AsSelector()
+			if err != nil {
+				adProblems[ad.Name] = poolProblem{ReasonInvalidSelector, fmt.Sprintf(
+					"L2Advertisement %q: ipAddressPoolSelectors[%d]: %v; fix the selector", ad.Name, i, err)}
+				continue
+			}
+			adSels[ad.Name] = append(adSels[ad.Name], s)
+		}
+		var unknown []string
+		for _, name := range ad.Spec.IPAddressPools {
+			if !present[name] {
+				unknown = append(unknown, name)
+			}
+		}
+		if len(unknown) > 0 {
+			adProblems[ad.Name] = poolProblem{ReasonUnknownPool, fmt.Sprintf(
+				"L2Advertisement %q names IPAddressPool %s, which does not exist in namespace %s; create it or fix the name in spec.ipAddressPools",
+				ad.Name, strings.Join(unknown, ", "), t.c.cfg.Namespace)}
+		}
+	}
+
+	var errs []error
+	for _, p := range pools {
+		st := p.Status.DeepCopy()
+		s := stats[p.Name]
+		if t.effective[p.Name] == nil {
+			s = allocator.Stats{}
+		}
+		st.AssignedIPv4, st.AvailableIPv4 = saturate(s.AssignedIPv4), saturate(s.AvailableIPv4)
+		st.AssignedIPv6, st.AvailableIPv6 = saturate(s.AssignedIPv6), saturate(s.AvailableIPv6)
+		valid := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: ReasonValid,
+			Message: "addresses parse and overlap no other pool", ObservedGeneration: p.Generation, LastTransitionTime: now}
+		if pr, bad := t.problems[p.Name]; bad {
+			valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, pr.reason, pr.message
+		}
+		meta.SetStatusCondition(&st.Conditions, valid)
+		var by []string
+		for _, ad := range ads {
+			if covers(ad, adSels[ad.Name], p) {
+				by = append(by, ad.Name)
+			}
+		}
+		adv := metav1.Condition{Type: ConditionAdvertised, Status: metav1.ConditionTrue, Reason: ReasonAdvertised,
+			Message: "announced per L2Advertisement " + strings.Join(by, ", "), ObservedGeneration: p.Generation, LastTransitionTime: now}
+		if len(by) == 0 {
+			adv.Status, adv.Reason = metav1.ConditionFalse, ReasonNoAdvertisement
+			adv.Message = fmt.Sprintf("no L2Advertisement in namespace %s covers this pool, so its IPs are assigned but not announced; create one that lists %q in spec.ipAddressPools",
+				t.c.cfg.Namespace, p.Name)
+		}
+		meta.SetStatusCondition(&st.Conditions, adv)
+
+		if t.effective[p.Name] != nil {
+			t.c.metrics.setPool(p.Name, s)
+			t.poolsSeen[p.Name] = true
+		} else if t.poolsSeen[p.Name] {
+			t.c.metrics.deletePool(p.Name)
+			delete(t.poolsSeen, p.Name)
+		}
+		if equality.Semantic.DeepEqual(&p.Status, st) {
+			continue
+		}
+		upd := p.DeepCopy()
+		upd.Status = *st
+		_, err := t.c.cfg.Leaselb.LeaselbV1alpha1().IPAddressPools(p.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{FieldManager: Component})
+		errs = append(errs, t.countWrite("ipaddresspool", p.Name, err))
+	}
+	for name := range t.poolsSeen {
+		if !present[name] {
+			t.c.metrics.deletePool(name)
+			delete(t.poolsSeen, name)
+		}
+	}
+
+	for _, ad := range ads {
+		st := ad.Status.DeepCopy()
+		valid := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: ReasonValid,
+			Message: "every named pool exists", ObservedGeneration: ad.Generation, LastTransitionTime: now}
+		if pr, bad := adProblems[ad.Name]; bad {
+			valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, pr.reason, pr.message
+		}
+		meta.SetStatusCondition(&st.Conditions, valid)
+		if equality.Semantic.DeepEqual(&ad.Status, st) {
+			continue
+		}
+		upd := ad.DeepCopy()
+		upd.Status = *st
+		_, err := t.c.cfg.Leaselb.LeaselbV1alpha1().L2Advertisements(ad.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{FieldManager: Component})
+		errs = append(errs, t.countWrite("l2advertisement", ad.Name, err))
+	}
+	return errors.Join(errs...)
+}
+
+// countWrite records a status write; a conflict or other error is returned
+// so the status item is retried (the cache will have caught up by then).
+func (t *term) countWrite(resource, name string, err error) error {
+	if err == nil {
+		t.c.metrics.writes.WithLabelValues(resource, "ok").Inc()
+		return nil
+	}
+	t.c.metrics.writes.WithLabelValues(resource, "error").Inc()
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return fmt.Errorf("update status of %s %s/%s: %w", resource, t.c.cfg.Namespace, name, err)
+}
