@@ -136,17 +136,17 @@ func (r *Request) requested(want []Family, all bool) ([]netip.Addr, error) {
 	if len(ips) == 0 {
 		return nil, nil
 	}
-	explicitFamilies := len(r.Families) > 0
-	for _, ip := range ips {
-		if explicitFamilies && !slices.Contains(want, familyOf(ip)) {
-			return nil, errorf(ErrInvalid, "service %s: %s is %s but the Service's IP families are %s; request an address of its family or change spec.ipFamilies", r.Service, ip, familyOf(ip), familyList(want))
-		}
-	}
 	switch {
 	case all && len(want) == 1 && len(ips) > 1:
 		return nil, errorf(ErrInvalid, "service %s: requests %d addresses but is single-stack; request one, or set ipFamilyPolicy to PreferDualStack", r.Service, len(ips))
 	case all && len(want) == 2 && len(ips) < 2:
 		return nil, errorf(ErrInvalid, "service %s: requires dual-stack but requests only %s; request one IPv4 and one IPv6 address", r.Service, ips[0])
+	}
+	explicitFamilies := len(r.Families) > 0
+	for _, ip := range ips {
+		if explicitFamilies && !slices.Contains(want, familyOf(ip)) {
+			return nil, errorf(ErrInvalid, "service %s: %s is %s but the Service's IP families are %s; request an address of its family or change spec.ipFamilies", r.Service, ip, familyOf(ip), familyList(want))
+		}
 	}
 	if explicitFamilies {
 		slices.SortStableFunc(ips, func(a, b netip.Addr) int {
