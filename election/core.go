@@ -1,0 +1,787 @@
+package election
+
+import (
+	"maps"
+	"sort"
+	"time"
+)
+
+// This file is the decision core: plain Go, no client-go, no goroutines, no
+// clock of its own. The Elector feeds it what the informer saw, what its
+// writes returned and what the speaker asked for, each with the time on the
+// injected clock, and performs the writes it plans. The randomised test
+// drives the same core against an in-memory store, so every rule below runs
+// under crashes, partitions and delays in microseconds.
+
+// writeKind says what a planned API write does.
+type writeKind int
+
+const (
+	// writeRenew creates or updates this node's node lease.
+	writeRenew writeKind = iota
+	// writeClaim makes this node the holder of a VIP lease (create when the
+	// lease is absent, else an update conditional on its resourceVersion).
+	writeClaim
+	// writeRelease clears the holder of a VIP lease this node holds.
+	writeRelease
+	// writeRefresh rewrites the annotations of a VIP lease this node holds.
+	writeRefresh
+	// writeDelete deletes a VIP lease, conditional on its resourceVersion.
+	writeDelete
+)
+
+func (k writeKind) String() string {
+	return [...]string{"renew", "claim", "release", "refresh", "delete"}[k]
+}
+
+// write is one API write the core wants performed.
+type write struct {
+	kind writeKind
+	name string // lease name
+	// rv is the resourceVersion the write is conditional on; "" means the
+	// lease is absent and a claim or renewal creates it.
+	rv          string
+	holder      string
+	annotations map[string]string
+	transitions int32
+	reason      string
+	sent        time.Time
+}
+
+// outcome classifies a write's result the way the protocol cares about.
+type outcome int
+
+const (
+	outcomeOK outcome = iota
+	// outcomeConflict: the lease changed since we read it (Conflict,
+	// AlreadyExists, NotFound). Re-read from the cache, never retry blindly.
+	outcomeConflict
+	// outcomeFailed: the API server could not be reached or refused for
+	// another reason; the write may or may not have happened.
+	outcomeFailed
+)
+
+// leaseView is what the core needs to know of one Lease.
+type leaseView struct {
+	rv          string
+	holder      string
+	annotations map[string]string
+	transitions int32
+}
+
+// override is the result of our own successful write, used instead of the
+// cache until the watch delivers that version (or for at most one
+// node-lease duration, in case a re-list skipped it).
+type override struct {
+	view *leaseView // nil: we deleted the lease
+	at   time.Time
+}
+
+// vipState is everything the core tracks about one VIP lease name.
+type vipState struct {
+	cache          *leaseView // nil: absent from the cache
+	seen           time.Time  // when the cache last changed, on our clock
+	mine           *override
+	inflight       bool
+	blocked        bool // after a conflict or fencing: wait for the cache to change
+	blockRV        string
+	blockUntil     time.Time
+	retryAt        time.Time // after a failed write
+	claimableSince time.Time // zero: not claimable now
+}
+
+func (v *vipState) view() *leaseView {
+	if v.mine != nil {
+		return v.mine.view
+	}
+	return v.cache
+}
+
+func (v *vipState) cacheRV() string {
+	if v.cache == nil {
+		return ""
+	}
+	return v.cache.rv
+}
+
+// nodeState is what the informer showed of one node lease.
+type nodeState struct {
+	exists bool
+	rv     string
+	// changed is when we last saw the lease change (or first saw it, or saw
+	// it vanish), on our clock. Expiry is judged from this alone, never from
+	// the renewTime another node wrote.
+	changed time.Time
+}
+
+// ownLease tracks this node's own node lease.
+type ownLease struct {
+	rv       string // resourceVersion to write with; "" creates
+	inflight bool
+	lastSent time.Time // last attempt
+	okSent   time.Time // send time of the last successful renewal
+	okOnce   bool
+	failing  bool
+	// sends maps the resourceVersions our renewals produced to when each
+	// was sent; seeing one of them come back through the watch (its echo)
+	// proves the watch delivered everything committed before it.
+	sends    map[string]time.Time
+	order    []string
+	echoSent time.Time // send time of the newest renewal whose echo we saw
+}
+
+// heldGroup is a group this node holds.
+type heldGroup struct {
+	since time.Time
+	rv    string
+}
+
+// noteKind says what happened, for the Elector's logs and metrics.
+type noteKind int
+
+const (
+	noteWon     noteKind = iota // we became holder (reason: new, released, expired, adopted)
+	noteLost                    // our claim lost a race (conflict)
+	noteDropped                 // we stopped holding (reason: notCandidate, fenced, superseded, removed, shutdown)
+	noteResumed                 // our node lease renewal succeeded again after failures
+	noteFailing                 // our node lease renewal started failing
+)
+
+type note struct {
+	kind    noteKind
+	group   string
+	reason  string
+	latency time.Duration // noteWon: from claimable to won
+}
+
+// timings are the protocol's durations.
+type timings struct {
+	renew    time.Duration // node lease renew period while holding
+	duration time.Duration // node lease duration
+	idle     time.Duration // node lease renew period while holding nothing
+	rankStep time.Duration
+}
+
+// core holds the election state of one node. It is not safe for concurrent
+// use: the Elector's loop owns it.
+type core struct {
+	node string
+	t    timings
+
+	synced    bool
+	stopping  bool
+	groupsSet bool
+	groups    map[string]GroupSpec
+	names     []string // sorted keys of groups
+
+	vips  map[string]*vipState
+	nodes map[string]*nodeState
+	// resumed is when we (re)started watching with working connectivity:
+	// nobody is judged expired until a full node-lease duration after it,
+	// so a re-list after an outage causes no handover storm.
+	resumed time.Time
+
+	own  ownLease
+	held map[string]heldGroup
+
+	heldChanged bool
+	notes       []note
+}
+
+func newCore(node string, t timings) *core {
+	return &core{
+		node:  node,
+		t:     t,
+		vips:  map[string]*vipState{},
+		nodes: map[string]*nodeState{},
+		held:  map[string]heldGroup{},
+		own:   ownLease{sends: map[string]time.Time{}},
+	}
+}
+
+func (c *core) note(n note) { c.notes = append(c.notes, n) }
+
+func (c *core) vip(name string) *vipState {
+	v := c.vips[name]
+	if v == nil {
+		v = &vipState{}
+		c.vips[name] = v
+	}
+	return v
+}
+
+// markSynced is called once the informer has delivered its initial list.
+func (c *core) markSynced(now time.Time) {
+	if c.synced {
+		return
+	}
+	c.synced = true
+	c.resumed = now
+}
+
+// relisted is called when the informer re-listed (after a watch failure):
+// what it shows may be the first news in a long time, so give every node a
+// full duration to show it is alive.
+func (c *core) relisted(now time.Time) {
+	if c.synced {
+		c.resumed = now
+	}
+}
+
+// observeNode records what the informer shows of node's node lease (lv nil:
+// deleted).
+func (c *core) observeNode(node string, lv *leaseView, now time.Time) {
+	n := c.nodes[node]
+	if n == nil {
+		n = &nodeState{changed: now}
+		c.nodes[node] = n
+	}
+	rv := ""
+	if lv != nil {
+		rv = lv.rv
+	}
+	if n.exists != (lv != nil) || n.rv != rv {
+		n.changed = now
+	}
+	n.exists, n.rv = lv != nil, rv
+	if node != c.node {
+		return
+	}
+	if lv == nil {
+		if !c.own.inflight {
+			c.own.rv = ""
+		}
+		return
+	}
+	if sent, ok := c.own.sends[lv.rv]; ok {
+		if sent.After(c.own.echoSent) {
+			c.own.echoSent = sent
+		}
+	} else if !c.own.inflight {
+		// Written by a previous run of this speaker (or, wrongly, by
+		// another process using our node name): write on top of it.
+		c.own.rv = lv.rv
+	}
+}
+
+// observeVIP records what the informer shows of a VIP lease (lv nil:
+// deleted).
+func (c *core) observeVIP(name string, lv *leaseView, now time.Time) {
+	v := c.vip(name)
+	if (v.cache == nil) != (lv == nil) || (lv != nil && v.cache.rv != lv.rv) || v.seen.IsZero() {
+		v.seen = now
+	}
+	v.cache = lv
+	if v.mine != nil {
+		m := v.mine.view
+		if (m == nil && lv == nil) || (m != nil && lv != nil && m.rv == lv.rv) {
+			v.mine = nil
+		}
+	}
+}
+
+// setGroups replaces the set of groups that exist.
+func (c *core) setGroups(specs []GroupSpec) {
+	c.groups = make(map[string]GroupSpec, len(specs))
+	c.names = c.names[:0]
+	for _, s := range specs {
+		if _, dup := c.groups[s.Name]; !dup {
+			c.names = append(c.names, s.Name)
+		}
+		c.groups[s.Name] = s
+	}
+	sort.Strings(c.names)
+	c.groupsSet = true
+}
+
+// lost is the speaker's fencing signal: a successor announced group on the
+// wire. Stop holding it now and let the watch catch up before deciding
+// anything about it again.
+func (c *core) lost(group string, now time.Time) {
+	if _, ok := c.held[group]; !ok {
+		return
+	}
+	c.drop(group, "fenced")
+	v := c.vip(group)
+	v.mine = nil
+	v.blocked, v.blockRV, v.blockUntil = true, v.cacheRV(), now.Add(c.t.duration)
+}
+
+func (c *core) drop(group, reason string) {
+	if _, ok := c.held[group]; !ok {
+		return
+	}
+	delete(c.held, group)
+	c.heldChanged = true
+	c.note(note{kind: noteDropped, group: group, reason: reason})
+}
+
+// nodeBase is the moment from which node's lease is judged: the last change
+// we saw, but never before we resumed watching.
+func (c *core) nodeBase(node string) time.Time {
+	b := c.resumed
+	if n := c.nodes[node]; n != nil && n.changed.After(b) {
+		b = n.changed
+	}
+	return b
+}
+
+// expired reports whether holder's node lease has not been seen to change
+// for a full duration. It also demands that the watch has echoed one of our
+// own renewals sent after that point: everything committed before our
+// renewal was delivered before its echo, so a lagging watch cannot make a
+// live node look dead. When not expired it returns when to look again, or
+// echoAfter: the time after which a renewal of ours must have been sent.
+func (c *core) expired(holder string, now time.Time) (exp bool, again, echoAfter time.Time) {
+	at := c.nodeBase(holder).Add(c.t.duration)
+	if now.Before(at) {
+		return false, at, time.Time{}
+	}
+	if c.own.echoSent.Before(at) {
+		return false, time.Time{}, at
+	}
+	return true, time.Time{}, time.Time{}
+}
+
+// live reports whether node counts for ranking. A node holding a VIP lease
+// renews every renew period, so it is live while its lease changed within
+// one duration; a node holding nothing renews only every idle period, so it
+// gets idle+duration. A dead idle node thus costs the nodes ranked below it
+// one rank step each, for at most idle+duration.
+func (c *core) live(node string, now time.Time, holders map[string]int) bool {
+	if node == c.node {
+		return true
+	}
+	n := c.nodes[node]
+	if n == nil || !n.exists {
+		return false
+	}
+	window := c.t.idle + c.t.duration
+	if holders[node] > 0 {
+		window = c.t.duration
+	}
+	return now.Sub(c.nodeBase(node)) < window
+}
+
+func (c *core) holderCounts() map[string]int {
+	h := map[string]int{}
+	for _, v := range c.vips {
+		if lv := v.view(); lv != nil && lv.holder != "" {
+			h[lv.holder]++
+		}
+	}
+	return h
+}
+
+// ownFresh reports whether our node lease was renewed recently enough that
+// a claim made now will not look expired to the others.
+func (c *core) ownFresh(now time.Time) bool {
+	return c.own.okOnce && !c.own.failing && now.Sub(c.own.okSent) < c.t.duration/2
+}
+
+// planner accumulates one plan.
+type planner struct {
+	now       time.Time
+	writes    []write
+	wake      time.Time
+	needFresh bool      // a claim waits for a fresh renewal of ours
+	echoAfter time.Time // a judgement waits for an echo of a renewal sent after this
+	holders   map[string]int
+}
+
+func (p *planner) at(t time.Time) {
+	if !t.IsZero() && (p.wake.IsZero() || t.Before(p.wake)) {
+		p.wake = t
+	}
+}
+
+func (p *planner) wantEcho(t time.Time) {
+	if !t.IsZero() && (p.echoAfter.IsZero() || t.After(p.echoAfter)) {
+		p.echoAfter = t
+	}
+}
+
+// plan returns the writes to start now and when to call plan again at the
+// latest (zero: only when something happens).
+func (c *core) plan(now time.Time) ([]write, time.Time) {
+	if !c.synced {
+		return nil, time.Time{}
+	}
+	p := &planner{now: now}
+	for _, v := range c.vips {
+		if v.mine != nil {
+			if end := v.mine.at.Add(c.t.duration); now.Before(end) {
+				p.at(end)
+			} else {
+				v.mine = nil
+			}
+		}
+	}
+	// Held() follows the leases: a group whose lease no longer names us
+	// is not ours, whoever changed it.
+	for g := range c.held {
+		if lv := c.vip(g).view(); lv == nil || lv.holder != c.node {
+			c.drop(g, "superseded")
+		}
+	}
+	p.holders = c.holderCounts()
+	if c.groupsSet && !c.stopping {
+		for _, name := range c.names {
+			c.planGroup(p, name, c.groups[name])
+		}
+		c.planGC(p)
+	}
+	if !c.stopping {
+		c.planRenew(p)
+	}
+	return p.writes, p.wake
+}
+
+// ready reports whether the lease may be written now, else records when to
+// look again.
+func (c *core) ready(p *planner, v *vipState) bool {
+	if v.inflight {
+		return false
+	}
+	if v.blocked {
+		if v.cacheRV() == v.blockRV && p.now.Before(v.blockUntil) {
+			p.at(v.blockUntil)
+			return false
+		}
+		v.blocked = false
+	}
+	if p.now.Before(v.retryAt) {
+		p.at(v.retryAt)
+		return false
+	}
+	return true
+}
+
+func (c *core) start(p *planner, v *vipState, w write) {
+	w.sent = p.now
+	v.inflight = true
+	p.writes = append(p.writes, w)
+}
+
+func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
+	v := c.vip(name)
+	if !c.ready(p, v) {
+		return
+	}
+	lv := v.view()
+	_, held := c.held[name]
+	if !spec.Candidate {
+		v.claimableSince = time.Time{}
+		reason := "notCandidate"
+		if spec.Reason != "" {
+			reason = spec.Reason
+		}
+		c.drop(name, reason)
+		if lv != nil && lv.holder == c.node {
+			c.start(p, v, releaseOf(name, lv, reason))
+		}
+		return
+	}
+	if held {
+		if !maps.Equal(lv.annotations, spec.Annotations) {
+			c.start(p, v, write{kind: writeRefresh, name: name, rv: lv.rv, holder: c.node,
+				annotations: spec.Annotations, transitions: lv.transitions, reason: "annotations"})
+		}
+		return
+	}
+	if lv != nil && lv.holder == c.node {
+		// The lease names us but we do not hold it (a restart, or a claim
+		// whose answer we never got): hold it only once a conditional
+		// rewrite succeeds.
+		if !c.ownFresh(p.now) {
+			p.needFresh = true
+			return
+		}
+		c.start(p, v, write{kind: writeClaim, name: name, rv: lv.rv, holder: c.node,
+			annotations: spec.Annotations, transitions: lv.transitions, reason: "adopted"})
+		return
+	}
+	var reason, gone string
+	switch {
+	case lv == nil:
+		reason = "new"
+	case lv.holder == "":
+		reason = "released"
+	default:
+		exp, again, echo := c.expired(lv.holder, p.now)
+		if !exp {
+			v.claimableSince = time.Time{}
+			p.at(again)
+			p.wantEcho(echo)
+			return
+		}
+		reason, gone = "expired", lv.holder
+	}
+	if v.claimableSince.IsZero() {
+		v.claimableSince = p.now
+	}
+	var live []string
+	for _, n := range spec.Candidates {
+		if n != gone && n != c.node && c.live(n, p.now, p.holders) {
+			live = append(live, n)
+		}
+	}
+	live = append(live, c.node)
+	rank := rankOf(c.node, name, live)
+	if readyAt := v.claimableSince.Add(time.Duration(rank) * c.t.rankStep); p.now.Before(readyAt) {
+		p.at(readyAt)
+		return
+	}
+	if !c.ownFresh(p.now) {
+		p.needFresh = true
+		return
+	}
+	w := write{kind: writeClaim, name: name, holder: c.node, annotations: spec.Annotations, reason: reason}
+	if lv != nil {
+		w.rv, w.transitions = lv.rv, lv.transitions+1
+	}
+	c.start(p, v, w)
+}
+
+func releaseOf(name string, lv *leaseView, reason string) write {
+	return write{kind: writeRelease, name: name, rv: lv.rv, annotations: lv.annotations,
+		transitions: lv.transitions, reason: reason}
+}
+
+// planGC deletes the leases of groups that do not exist: our own at once,
+// released or orphaned ones by the live node with the lowest name.
+func (c *core) planGC(p *planner) {
+	var names []string
+	for name := range c.vips {
+		if _, ok := c.groups[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := c.vips[name]
+		lv := v.view()
+		if lv == nil {
+			c.drop(name, "removed")
+			if v.cache == nil && v.mine == nil && !v.inflight {
+				delete(c.vips, name)
+			}
+			continue
+		}
+		if !c.ready(p, v) {
+			continue
+		}
+		if lv.holder == c.node {
+			c.drop(name, "removed")
+			c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: "removed"})
+			continue
+		}
+		if !c.own.okOnce || c.own.failing {
+			continue
+		}
+		if end := v.seen.Add(c.t.duration); p.now.Before(end) {
+			p.at(end)
+			continue
+		}
+		if !c.lowestLive(p) {
+			continue
+		}
+		if lv.holder != "" {
+			exp, again, echo := c.expired(lv.holder, p.now)
+			if !exp {
+				p.at(again)
+				p.wantEcho(echo)
+				continue
+			}
+		}
+		c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: "orphaned"})
+	}
+}
+
+// lowestLive reports whether no live node has a lower name than ours.
+func (c *core) lowestLive(p *planner) bool {
+	if c.own.failing {
+		return false
+	}
+	for n := range c.nodes {
+		if n < c.node && c.live(n, p.now, p.holders) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *core) planRenew(p *planner) {
+	if c.own.inflight {
+		return
+	}
+	o := &c.own
+	period := c.t.idle
+	if len(c.held) > 0 || p.needFresh || !p.echoAfter.IsZero() {
+		period = c.t.renew
+	}
+	next := o.lastSent.Add(period)
+	due := o.lastSent.IsZero() || !p.now.Before(next)
+	if !o.failing {
+		if p.needFresh && !c.ownFresh(p.now) {
+			due = true
+		}
+		if !p.echoAfter.IsZero() && o.lastSent.Before(p.echoAfter) {
+			due = true
+		}
+	} else if fast := o.lastSent.Add(c.t.renew); fast.Before(next) {
+		// Keep trying at the fast rate, so we are back soon after an outage.
+		next = fast
+		due = due || !p.now.Before(fast)
+	}
+	if !due {
+		p.at(next)
+		return
+	}
+	o.inflight = true
+	o.lastSent = p.now
+	p.writes = append(p.writes, write{kind: writeRenew, name: NodeLeaseName(c.node), rv: o.rv,
+		holder: c.node, sent: p.now})
+}
+
+// done records the outcome of a write planned earlier; rv is the new
+// resourceVersion on success.
+func (c *core) done(w write, out outcome, rv string, now time.Time) {
+	if w.kind == writeRenew {
+		c.renewDone(w, out, rv, now)
+		return
+	}
+	v := c.vip(w.name)
+	v.inflight = false
+	switch out {
+	case outcomeConflict:
+		v.mine = nil
+		v.blocked, v.blockRV, v.blockUntil = true, w.rv, now.Add(c.t.duration)
+		switch w.kind {
+		case writeClaim:
+			c.note(note{kind: noteLost, group: w.name, reason: w.reason})
+		case writeRefresh:
+			// Someone wrote the lease we hold since we last read it: by
+			// the lease rules it is no longer ours.
+			c.drop(w.name, "superseded")
+		}
+		return
+	case outcomeFailed:
+		v.retryAt = now.Add(c.t.renew)
+		return
+	}
+	switch w.kind {
+	case writeClaim, writeRefresh, writeRelease:
+		lv := &leaseView{rv: rv, holder: w.holder, annotations: w.annotations, transitions: w.transitions}
+		v.mine = &override{view: lv, at: now}
+		if w.kind == writeRelease {
+			return
+		}
+		if w.kind == writeRefresh {
+			if h, ok := c.held[w.name]; ok {
+				h.rv = rv
+				c.held[w.name] = h
+			}
+			return
+		}
+		if _, ok := c.held[w.name]; !ok {
+			c.held[w.name] = heldGroup{since: now, rv: rv}
+			c.heldChanged = true
+			var lat time.Duration
+			if !v.claimableSince.IsZero() {
+				lat = now.Sub(v.claimableSince)
+			}
+			c.note(note{kind: noteWon, group: w.name, reason: w.reason, latency: lat})
+		}
+		v.claimableSince = time.Time{}
+	case writeDelete:
+		v.mine = &override{at: now}
+	}
+}
+
+func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
+	o := &c.own
+	o.inflight = false
+	switch out {
+	case outcomeOK:
+		o.rv = rv
+		o.sends[rv] = w.sent
+		o.order = append(o.order, rv)
+		if len(o.order) > 16 {
+			delete(o.sends, o.order[0])
+			o.order = o.order[1:]
+		}
+		o.okSent, o.okOnce = w.sent, true
+		if o.failing {
+			o.failing = false
+			c.resumed = now
+			c.note(note{kind: noteResumed})
+		}
+		if n := c.nodes[c.node]; n != nil && n.exists && n.rv == rv && w.sent.After(o.echoSent) {
+			o.echoSent = w.sent
+		}
+	case outcomeConflict:
+		o.rv = ""
+		if n := c.nodes[c.node]; n != nil && n.exists {
+			o.rv = n.rv
+		}
+	case outcomeFailed:
+		if !o.failing {
+			c.note(note{kind: noteFailing})
+		}
+		o.failing = true
+	}
+}
+
+// shutdown stops claiming and plans the release of every group whose lease
+// names us. Call it again after each result until it returns nothing and
+// nothing is in flight.
+func (c *core) shutdown(now time.Time) []write {
+	c.stopping = true
+	var ws []write
+	names := make([]string, 0, len(c.vips))
+	for name := range c.vips {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := c.vips[name]
+		c.drop(name, "shutdown")
+		lv := v.view()
+		if v.inflight || lv == nil || lv.holder != c.node {
+			continue
+		}
+		if v.blocked && v.cacheRV() == v.blockRV {
+			continue
+		}
+		w := releaseOf(name, lv, "shutdown")
+		w.sent = now
+		v.inflight = true
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// inflight reports how many writes are outstanding.
+func (c *core) inflight() int {
+	n := 0
+	if c.own.inflight {
+		n++
+	}
+	for _, v := range c.vips {
+		if v.inflight {
+			n++
+		}
+	}
+	return n
+}
+
+// heldList returns the groups held, sorted by name.
+func (c *core) heldList() []Held {
+	out := make([]Held, 0, len(c.held))
+	for g, h := range c.held {
+		out = append(out, Held{Group: g, Since: h.since})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}

@@ -1,0 +1,19 @@
+// Package election decides which node holds each announcement group
+// (a VIP lease per group), over coordination.k8s.io/v1 Leases in the
+// leaselb namespace, as described in docs/election.md.
+//
+// It owns the node lease node-<node> of its node and takes part in the
+// election of every group the speaker hands it: it claims, adopts,
+// releases and garbage-collects VIP leases, and tells the speaker which
+// groups this node holds. Reads come from a shared Lease informer; every
+// write is conditional on the resourceVersion last seen, and a conflict
+// means re-read, never retry. Expiry is judged on the injected clock from
+// when a node lease was last seen to change, never from a timestamp another
+// node wrote.
+//
+// It must never: open a socket or touch the network other than through the
+// Kubernetes client; hold a group before a conditional write of its lease
+// succeeded (including after a restart); overwrite a lease another node
+// wrote since we read it; read the wall clock directly (tests run it on a
+// fake clock).
+package election

@@ -1,0 +1,607 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+)
+
+// Lease labels and names shared with the speaker and with people reading
+// `kubectl get leases`.
+const (
+	// RoleLabel marks the Leases leaselb's speakers make; other Leases in
+	// the namespace are ignored.
+	RoleLabel = "leaselb.io/role"
+	// RoleNode is the RoleLabel value of a node lease.
+	RoleNode = "node"
+	// RoleVIP is the RoleLabel value of a VIP lease (one per group).
+	RoleVIP = "vip"
+	// NodeLeasePrefix starts every node lease name: node-<nodeName>.
+	NodeLeasePrefix = "node-"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultNodeLeaseRenew    = 500 * time.Millisecond
+	DefaultNodeLeaseDuration = 2 * time.Second
+	DefaultIdleRenew         = 10 * time.Second
+	DefaultRankStep          = 200 * time.Millisecond
+	// DefaultMaxInflight bounds the VIP lease writes in flight at once, so
+	// a node lease renewal never queues behind a thousand claims in the
+	// client's rate limiter.
+	DefaultMaxInflight = 32
+)
+
+// shutdownBudget bounds how long Run spends releasing groups after its
+// context is done.
+const shutdownBudget = time.Second
+
+// ErrConfig is wrapped by New's errors about a Config that cannot work.
+var ErrConfig = errors.New("election: invalid config")
+
+// ErrUnhealthy is wrapped by Healthy's errors.
+var ErrUnhealthy = errors.New("election: unhealthy")
+
+// NodeLeaseName returns the name of node's node lease.
+func NodeLeaseName(node string) string { return NodeLeasePrefix + node }
+
+// Config is what an Elector needs. Client, Leases, Namespace and Node are
+// required; zero durations take the defaults above.
+type Config struct {
+	// Client performs the writes (create, update, delete of Leases); reads
+	// come from Leases.
+	Client kubernetes.Interface
+	// Leases is a shared informer on the Leases in Namespace, created and
+	// started by the caller. Its resync period should be 0: every resync
+	// looks like a re-list, after which nobody is judged expired for a
+	// NodeLeaseDuration.
+	Leases    cache.SharedIndexInformer
+	Namespace string
+	// Node is this node's name, the holder written on the leases.
+	Node string
+	// Clock is the clock every timing decision uses; nil means the real one.
+	Clock clock.WithTicker
+	// NodeLeaseRenew is how often the node lease is renewed while this node
+	// holds at least one group.
+	NodeLeaseRenew time.Duration
+	// NodeLeaseDuration is how long a node lease may stay unchanged, as seen
+	// on the observer's clock, before the groups of its node may be taken.
+	NodeLeaseDuration time.Duration
+	// IdleRenew is how often the node lease is renewed while this node holds
+	// nothing.
+	IdleRenew time.Duration
+	// RankStep is how long each rank waits after the one before it before
+	// claiming a free group.
+	RankStep time.Duration
+	// MaxInflight bounds the VIP lease writes in flight (default 32).
+	MaxInflight int
+	// NodeAnnotations are written on the node lease.
+	NodeAnnotations map[string]string
+	// Logger receives state changes at info and the rest at debug; nil
+	// discards.
+	Logger *zap.Logger
+	// Registerer receives the metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// GroupSpec describes one announcement group as this node sees it.
+type GroupSpec struct {
+	// Name is the group's name and its VIP lease's name (vip-...).
+	Name string
+	// Candidate says whether this node may hold the group.
+	Candidate bool
+	// Reason says why not, when !Candidate (for logs and metrics).
+	Reason string
+	// Candidates are every node eligible for the group, this one included
+	// when Candidate; they are ranked by rendezvous hash.
+	Candidates []string
+	// Annotations are written on the VIP lease by its holder, for people
+	// reading `kubectl get leases`.
+	Annotations map[string]string
+}
+
+// Held is a group this node holds.
+type Held struct {
+	Group string
+	// Since is when our claim succeeded, on the Elector's clock.
+	Since time.Time
+}
+
+// An Elector takes part, for this node, in the elections of every group,
+// over one node lease and one VIP lease per group.
+type Elector struct {
+	cfg   Config
+	clock clock.WithTicker
+	log   *zap.Logger
+	m     *metrics
+
+	wake chan struct{} // buffer 1: the inbox has something
+	mu   sync.Mutex
+	// inbox: what the informer, the writes and the speaker reported, for
+	// the loop to apply in order.
+	inbox      []func(*core, time.Time)
+	nodeAnnots map[string]string
+
+	reg cache.ResourceEventHandlerRegistration
+
+	changed chan struct{}
+
+	snapMu   sync.Mutex
+	held     []Held
+	synced   bool
+	renewOK  time.Time
+	started  time.Time
+	period   time.Duration
+	failing  bool
+	inflight chan struct{} // semaphore for VIP writes
+}
+
+// New checks cfg and returns an Elector; it registers its event handler on
+// cfg.Leases at once, so it sees the informer's initial list.
+func New(cfg Config) (*Elector, error) {
+	switch {
+	case cfg.Client == nil:
+		return nil, fmt.Errorf("%w: Client is nil; pass the speaker's clientset", ErrConfig)
+	case cfg.Leases == nil:
+		return nil, fmt.Errorf("%w: Leases is nil; pass the shared Lease informer on the leaselb namespace", ErrConfig)
+	case cfg.Namespace == "":
+		return nil, fmt.Errorf("%w: Namespace is empty; set --namespace (leaselb-system)", ErrConfig)
+	case cfg.Node == "":
+		return nil, fmt.Errorf("%w: Node is empty; set the node name (spec.nodeName through the downward API)", ErrConfig)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.NodeLeaseRenew, DefaultNodeLeaseRenew)
+	def(&cfg.NodeLeaseDuration, DefaultNodeLeaseDuration)
+	def(&cfg.IdleRenew, DefaultIdleRenew)
+	def(&cfg.RankStep, DefaultRankStep)
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.NodeLeaseRenew >= cfg.NodeLeaseDuration {
+		return nil, fmt.Errorf("%w: node lease renew period %v is not shorter than its duration %v; renew at most every duration/3",
+			ErrConfig, cfg.NodeLeaseRenew, cfg.NodeLeaseDuration)
+	}
+	if cfg.IdleRenew < cfg.NodeLeaseRenew {
+		cfg.IdleRenew = cfg.NodeLeaseRenew
+	}
+	e := &Elector{
+		cfg:        cfg,
+		clock:      cfg.Clock,
+		log:        cfg.Logger.With(zap.String("node", cfg.Node)),
+		wake:       make(chan struct{}, 1),
+		changed:    make(chan struct{}, 1),
+		nodeAnnots: maps.Clone(cfg.NodeAnnotations),
+		inflight:   make(chan struct{}, cfg.MaxInflight),
+		started:    cfg.Clock.Now(),
+		period:     cfg.IdleRenew,
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e.m = m
+	reg, err := cfg.Leases.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { e.observe(obj, false) },
+		UpdateFunc: e.onUpdate,
+		DeleteFunc: func(obj any) { e.observe(obj, true) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("election: adding the Lease event handler: %w", err)
+	}
+	e.reg = reg
+	return e, nil
+}
+
+// push queues f for the loop and wakes it; it never blocks.
+func (e *Elector) push(f func(*core, time.Time)) {
+	e.mu.Lock()
+	e.inbox = append(e.inbox, f)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Elector) onUpdate(oldObj, newObj any) {
+	o, ok1 := oldObj.(*coordinationv1.Lease)
+	n, ok2 := newObj.(*coordinationv1.Lease)
+	if ok1 && ok2 && o.ResourceVersion == n.ResourceVersion && n.Labels[RoleLabel] != "" {
+		// An update that changes nothing is a re-list (or a resync): the
+		// watch was broken and what follows may be the first news in a
+		// long time.
+		e.push(func(c *core, now time.Time) { c.relisted(now) })
+	}
+	e.observe(newObj, false)
+}
+
+// observe turns an informer notification into a core observation.
+func (e *Elector) observe(obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok {
+		return
+	}
+	role := l.Labels[RoleLabel]
+	var lv *leaseView
+	if !deleted {
+		lv = viewOf(l)
+	}
+	switch {
+	case role == RoleNode && strings.HasPrefix(l.Name, NodeLeasePrefix):
+		node := strings.TrimPrefix(l.Name, NodeLeasePrefix)
+		e.push(func(c *core, now time.Time) { c.observeNode(node, lv, now) })
+	case role == RoleVIP:
+		name := l.Name
+		e.push(func(c *core, now time.Time) { c.observeVIP(name, lv, now) })
+	}
+}
+
+func viewOf(l *coordinationv1.Lease) *leaseView {
+	lv := &leaseView{rv: l.ResourceVersion, annotations: l.Annotations}
+	if l.Spec.HolderIdentity != nil {
+		lv.holder = *l.Spec.HolderIdentity
+	}
+	if l.Spec.LeaseTransitions != nil {
+		lv.transitions = *l.Spec.LeaseTransitions
+	}
+	return lv
+}
+
+// SetGroups replaces the full set of groups that exist. Until the first
+// call nothing is claimed and no lease is garbage-collected.
+func (e *Elector) SetGroups(groups []GroupSpec) {
+	specs := make([]GroupSpec, len(groups))
+	for i, g := range groups {
+		g.Candidates = append([]string(nil), g.Candidates...)
+		g.Annotations = maps.Clone(g.Annotations)
+		specs[i] = g
+	}
+	e.push(func(c *core, _ time.Time) { c.setGroups(specs) })
+}
+
+// SetNodeAnnotations replaces the annotations written on the node lease
+// from its next renewal on (the speaker publishes leaselb.io/macs there).
+func (e *Elector) SetNodeAnnotations(a map[string]string) {
+	e.mu.Lock()
+	e.nodeAnnots = maps.Clone(a)
+	e.mu.Unlock()
+}
+
+// Lost is the speaker's fencing signal: it saw a successor announce group on
+// the wire. The group leaves Held() at once; it is claimed again only when
+// the lease rules allow, after the cache has caught up.
+func (e *Elector) Lost(group string) {
+	e.push(func(c *core, now time.Time) { c.lost(group, now) })
+}
+
+// Changed returns a channel that receives a value (coalesced, buffer 1)
+// whenever Held() changed.
+func (e *Elector) Changed() <-chan struct{} { return e.changed }
+
+// Held returns the groups this node holds now, sorted by name. The speaker
+// announces exactly these.
+func (e *Elector) Held() []Held {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	return append([]Held(nil), e.held...)
+}
+
+// Holder returns the holder of group's lease as the cache shows it; ok is
+// false when the lease is absent or released.
+func (e *Elector) Holder(group string) (node string, ok bool) {
+	obj, exists, err := e.cfg.Leases.GetIndexer().GetByKey(e.cfg.Namespace + "/" + group)
+	if err != nil || !exists {
+		return "", false
+	}
+	l, isLease := obj.(*coordinationv1.Lease)
+	if !isLease || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+		return "", false
+	}
+	return *l.Spec.HolderIdentity, true
+}
+
+// Healthy returns nil when the Lease informer has synced and the node lease
+// was renewed when it should have been; the error says which is wrong.
+func (e *Elector) Healthy() error {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	now := e.clock.Now()
+	if !e.synced {
+		return fmt.Errorf("%w: the Lease informer on namespace %s has not synced; check the speaker's RBAC (list/watch leases) and the API server",
+			ErrUnhealthy, e.cfg.Namespace)
+	}
+	last := e.renewOK
+	if last.IsZero() {
+		last = e.started
+	}
+	if late := now.Sub(last); late > e.period+e.cfg.NodeLeaseDuration {
+		return fmt.Errorf("%w: node lease %s/%s not renewed for %v (period %v); check the API server and the speaker's RBAC (create/update leases)",
+			ErrUnhealthy, e.cfg.Namespace, NodeLeaseName(e.cfg.Node), late.Round(time.Millisecond), e.period)
+	}
+	return nil
+}
+
+// Run takes part in the elections until ctx is done, then releases every
+// group it holds (bounded to about a second) and returns nil.
+func (e *Elector) Run(ctx context.Context) error {
+	c := newCore(e.cfg.Node, timings{
+		renew:    e.cfg.NodeLeaseRenew,
+		duration: e.cfg.NodeLeaseDuration,
+		idle:     e.cfg.IdleRenew,
+		rankStep: e.cfg.RankStep,
+	})
+	e.log.Info("election starting",
+		zap.String("namespace", e.cfg.Namespace),
+		zap.Duration("nodeLeaseRenew", e.cfg.NodeLeaseRenew),
+		zap.Duration("nodeLeaseDuration", e.cfg.NodeLeaseDuration),
+		zap.Duration("idleRenew", e.cfg.IdleRenew),
+		zap.Duration("rankStep", e.cfg.RankStep))
+	var timer clock.Timer
+	var timerC <-chan time.Time
+	synced := false
+	for {
+		now := e.clock.Now()
+		e.apply(c, now)
+		if !synced && e.reg.HasSynced() {
+			// Everything the initial list delivered is in the inbox
+			// before HasSynced turns true: apply it first.
+			e.apply(c, now)
+			c.markSynced(now)
+			synced = true
+			e.snapMu.Lock()
+			e.synced = true
+			e.snapMu.Unlock()
+			e.log.Info("lease informer synced")
+		}
+		writes, wake := c.plan(now)
+		e.report(c)
+		for _, w := range writes {
+			e.perform(ctx, w)
+		}
+		if timer != nil {
+			timer.Stop()
+			timer, timerC = nil, nil
+		}
+		if !wake.IsZero() {
+			timer = e.clock.NewTimer(max(wake.Sub(now), 0))
+			timerC = timer.C()
+		}
+		var syncPoll <-chan time.Time
+		if !synced {
+			// HasSynced has no notification: look again shortly. Real
+			// time on purpose: this is not a protocol timing.
+			syncPoll = time.After(10 * time.Millisecond)
+		}
+		select {
+		case <-syncPoll:
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			e.shutdown(c)
+			return nil
+		case <-e.wake:
+		case <-timerC:
+			timer, timerC = nil, nil
+		}
+	}
+}
+
+// apply runs everything in the inbox against the core.
+func (e *Elector) apply(c *core, now time.Time) {
+	e.mu.Lock()
+	in := e.inbox
+	e.inbox = nil
+	e.mu.Unlock()
+	for _, f := range in {
+		f(c, now)
+	}
+}
+
+// report publishes Held(), health and metrics, and logs what happened.
+func (e *Elector) report(c *core) {
+	for _, n := range c.notes {
+		g := zap.String("lease", n.group)
+		switch n.kind {
+		case noteWon:
+			e.log.Info("group won", zap.String("group", n.group), g, zap.String("reason", n.reason), zap.Duration("latency", n.latency))
+			e.m.elections.WithLabelValues("won").Inc()
+			e.m.handovers.WithLabelValues("in", n.reason).Inc()
+			if n.reason != "adopted" {
+				e.m.claimLatency.Observe(n.latency.Seconds())
+			}
+		case noteLost:
+			e.log.Debug("claim lost a race", zap.String("group", n.group), g, zap.String("reason", n.reason))
+			e.m.elections.WithLabelValues("lost").Inc()
+		case noteDropped:
+			e.log.Info("group no longer held", zap.String("group", n.group), g, zap.String("reason", n.reason))
+			e.m.handovers.WithLabelValues("out", n.reason).Inc()
+		case noteResumed:
+			e.log.Info("node lease renewed again; judging nobody expired for one node-lease duration",
+				zap.String("lease", NodeLeaseName(e.cfg.Node)))
+		case noteFailing:
+			e.log.Warn("node lease renewal failing; keeping the groups held (nobody can claim them without the API server)",
+				zap.String("lease", NodeLeaseName(e.cfg.Node)), zap.Int("held", len(c.held)))
+		}
+	}
+	c.notes = c.notes[:0]
+	e.snapMu.Lock()
+	if c.own.okOnce {
+		e.renewOK = c.own.okSent
+	}
+	e.failing = c.own.failing
+	if len(c.held) > 0 {
+		e.period = e.cfg.NodeLeaseRenew
+	} else {
+		e.period = e.cfg.IdleRenew
+	}
+	changed := c.heldChanged
+	if changed {
+		e.held = c.heldList()
+	}
+	e.snapMu.Unlock()
+	if changed {
+		c.heldChanged = false
+		e.m.held.Set(float64(len(c.held)))
+		select {
+		case e.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// perform starts w in its own goroutine; the result comes back through the
+// inbox.
+func (e *Elector) perform(ctx context.Context, w write) {
+	go func() {
+		if w.kind != writeRenew {
+			select {
+			case e.inflight <- struct{}{}:
+				defer func() { <-e.inflight }()
+			case <-ctx.Done():
+				e.push(func(c *core, now time.Time) { c.done(w, outcomeFailed, "", now) })
+				return
+			}
+		}
+		// The write itself outlives ctx, so that Run's shutdown learns
+		// whether an in-flight claim won and can release it.
+		out, rv := e.do(context.WithoutCancel(ctx), w)
+		e.push(func(c *core, now time.Time) { c.done(w, out, rv, now) })
+	}()
+}
+
+// do performs one write against the API server.
+func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.NodeLeaseDuration)
+	defer cancel()
+	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
+	role := RoleVIP
+	if w.kind == writeRenew {
+		role = RoleNode
+	}
+	var (
+		verb string
+		got  *coordinationv1.Lease
+		err  error
+	)
+	if w.kind == writeDelete {
+		verb = "delete"
+		rv := w.rv
+		err = leases.Delete(ctx, w.name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+	} else {
+		l := e.leaseFor(w)
+		if w.rv == "" {
+			verb = "create"
+			got, err = leases.Create(ctx, l, metav1.CreateOptions{})
+		} else {
+			verb = "update"
+			got, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+	}
+	out := outcomeOK
+	result := "ok"
+	switch {
+	case err == nil:
+	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err):
+		out, result = outcomeConflict, "conflict"
+	default:
+		out, result = outcomeFailed, "error"
+	}
+	e.m.writes.WithLabelValues(role, verb, result).Inc()
+	fields := []zap.Field{zap.String("lease", w.name), zap.String("write", w.kind.String()),
+		zap.String("verb", verb), zap.String("resourceVersion", w.rv), zap.String("reason", w.reason)}
+	if err != nil {
+		e.log.Debug("lease write failed", append(fields, zap.Error(err))...)
+		return out, ""
+	}
+	e.log.Debug("lease written", fields...)
+	if got == nil {
+		return out, ""
+	}
+	return out, got.ResourceVersion
+}
+
+// leaseFor builds the whole Lease a write stores: these Leases are ours, so
+// an Update replaces everything.
+func (e *Elector) leaseFor(w write) *coordinationv1.Lease {
+	now := metav1.NewMicroTime(e.clock.Now())
+	secs := int32((e.cfg.NodeLeaseDuration + time.Second - 1) / time.Second)
+	holder := w.holder
+	l := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            w.name,
+			Namespace:       e.cfg.Namespace,
+			ResourceVersion: w.rv,
+			Labels:          map[string]string{RoleLabel: RoleVIP},
+			Annotations:     maps.Clone(w.annotations),
+		},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity:       &holder,
+			LeaseDurationSeconds: &secs,
+			RenewTime:            &now,
+		},
+	}
+	if w.kind == writeRenew {
+		l.Labels[RoleLabel] = RoleNode
+		e.mu.Lock()
+		l.Annotations = maps.Clone(e.nodeAnnots)
+		e.mu.Unlock()
+		return l
+	}
+	t := w.transitions
+	l.Spec.LeaseTransitions = &t
+	if w.kind == writeClaim {
+		l.Spec.AcquireTime = &now
+	}
+	return l
+}
+
+// shutdown releases every group whose lease names us, within
+// shutdownBudget of real time (the clock may be fake in tests, the API
+// server is not).
+func (e *Elector) shutdown(c *core) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancel()
+	for {
+		now := e.clock.Now()
+		e.apply(c, now)
+		for _, w := range c.shutdown(now) {
+			e.perform(ctx, w)
+		}
+		e.report(c)
+		if c.inflight() == 0 || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-e.wake:
+		case <-ctx.Done():
+		}
+	}
+	e.log.Info("election stopped", zap.Int("stillInflight", c.inflight()))
+}
