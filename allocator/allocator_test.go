@@ -87,7 +87,11 @@ func TestAllocate(t *testing.T) {
 		{name: "lower priority value first", pools: []PoolSpec{withNS(restricted("p1", 10, "192.0.2.0/24"), "ns"), withNS(restricted("p2", 5, "198.51.100.0/24"), "ns")}, req: web, wantPool: "p2"},
 		{name: "priority tie by name", pools: []PoolSpec{withNS(restricted("p2", 5, "192.0.2.0/24"), "ns"), withNS(restricted("p1", 5, "198.51.100.0/24"), "ns")}, req: web, wantPool: "p1"},
 		{name: "restricted full falls back to plain", pools: []PoolSpec{auto("a", "192.0.2.0/24"), withNS(restricted("z", 0, "198.51.100.1/32"), "ns")}, before: []Request{svc("x", nil)}, req: web, wantPool: "a"},
-		{name: "restricted autoAssign false not automatic", pools: []PoolSpec{auto("a", "192.0.2.0/24"), func() PoolSpec { s := withNS(restricted("z", 0, "198.51.100.0/24"), "ns"); s.AutoAssign = false; return s }()}, req: web, wantPool: "a"},
+		{name: "restricted autoAssign false not automatic", pools: []PoolSpec{auto("a", "192.0.2.0/24"), func() PoolSpec {
+			s := withNS(restricted("z", 0, "198.51.100.0/24"), "ns")
+			s.AutoAssign = false
+			return s
+		}()}, req: web, wantPool: "a"},
 		{name: "namespace selector", pools: []PoolSpec{auto("a", "192.0.2.0/24"), withNSSel(restricted("z", 0, "198.51.100.0/24"), sel(t, "team=blue"))},
 			req: with(web, func(r *Request) { r.NamespaceLabels = map[string]string{"team": "blue"} }), wantPool: "z"},
 		{name: "namespace selector mismatch", pools: []PoolSpec{auto("a", "192.0.2.0/24"), withNSSel(restricted("z", 0, "198.51.100.0/24"), sel(t, "team=blue"))},
@@ -110,7 +114,10 @@ func TestAllocate(t *testing.T) {
 			wantErr: ErrInvalid, wantMsg: "service ns/web: 192.168.1.300 is not an IP"},
 		{name: "requested in no pool", pools: []PoolSpec{lan}, req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.7"} }),
 			wantErr: ErrNotInPool, wantMsg: "service ns/web: 192.0.2.7 is in no pool; add it to an IPAddressPool or drop spec.loadBalancerIP"},
-		{name: "two of one family", pools: []PoolSpec{lan}, req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.10", "192.0.2.11"}; r.FamilyPolicy = PreferDualStack }),
+		{name: "two of one family", pools: []PoolSpec{lan}, req: with(web, func(r *Request) {
+			r.RequestedIPs = []string{"192.0.2.10", "192.0.2.11"}
+			r.FamilyPolicy = PreferDualStack
+		}),
 			wantErr: ErrInvalid, wantMsg: "requests two IPv4 addresses (192.0.2.10 and 192.0.2.11); request at most one per family"},
 		{name: "same IP twice", pools: []PoolSpec{lan}, req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.10", "192.0.2.10"} }), wantErr: ErrInvalid, wantMsg: "requested twice"},
 		{name: "requested IP and pool agree", pools: []PoolSpec{lan, auto("other", "198.51.100.0/24")}, req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.11"}; r.Pool = "lan" }), wantIPs: []string{"192.0.2.11"}, wantPool: "lan"},
@@ -131,9 +138,17 @@ func TestAllocate(t *testing.T) {
 		{name: "requested IPv6, families unknown", pools: []PoolSpec{lan6}, req: with(web, func(r *Request) { r.RequestedIPs = []string{"2001:db8::1"} }), wantIPs: []string{"2001:db8::1"}},
 		{name: "single-stack requests two", pools: []PoolSpec{lan6}, req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.10", "2001:db8::1"}; r.Families = dual }),
 			wantErr: ErrInvalid, wantMsg: "requests 2 addresses but is single-stack"},
-		{name: "require dual-stack requests one", pools: []PoolSpec{lan6}, req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.10"}; r.Families = dual; r.FamilyPolicy = RequireDualStack }),
+		{name: "require dual-stack requests one", pools: []PoolSpec{lan6}, req: with(web, func(r *Request) {
+			r.RequestedIPs = []string{"192.0.2.10"}
+			r.Families = dual
+			r.FamilyPolicy = RequireDualStack
+		}),
 			wantErr: ErrInvalid, wantMsg: "requires dual-stack but requests only 192.0.2.10"},
-		{name: "prefer dual-stack requests one", pools: []PoolSpec{lan6}, req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.10"}; r.Families = dual; r.FamilyPolicy = PreferDualStack }),
+		{name: "prefer dual-stack requests one", pools: []PoolSpec{lan6}, req: with(web, func(r *Request) {
+			r.RequestedIPs = []string{"192.0.2.10"}
+			r.Families = dual
+			r.FamilyPolicy = PreferDualStack
+		}),
 			wantIPs: []string{"192.0.2.10"}},
 		{name: "requested IP taken, no key", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) { r.RequestedIPs = []string{"192.0.2.10"} })},
 			req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.10"} }), wantErr: ErrSharing, wantMsg: "service ns/web: 192.0.2.10 is used by ns/other; give both Services the same allow-shared-ip key"},
@@ -149,12 +164,20 @@ func TestAllocate(t *testing.T) {
 			svc("a", func(r *Request) { r.SharingKey = "web"; r.Ports = tcp(80); r.RequestedIPs = []string{"192.0.2.10"} }),
 			svc("b", func(r *Request) { r.SharingKey = "web"; r.Ports = tcp(443); r.RequestedIPs = []string{"192.0.2.12"} }),
 		}, req: with(web, func(r *Request) { r.SharingKey = "web"; r.Ports = tcp(80) }), wantIPs: []string{"192.0.2.12"}},
-		{name: "port clash", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) { r.SharingKey = "web"; r.Ports = tcp(80, 443); r.RequestedIPs = []string{"192.0.2.10"} })},
-			req: with(web, func(r *Request) { r.SharingKey = "web"; r.Ports = tcp(80); r.RequestedIPs = []string{"192.0.2.10"} }),
+		{name: "port clash", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) {
+			r.SharingKey = "web"
+			r.Ports = tcp(80, 443)
+			r.RequestedIPs = []string{"192.0.2.10"}
+		})},
+			req:     with(web, func(r *Request) { r.SharingKey = "web"; r.Ports = tcp(80); r.RequestedIPs = []string{"192.0.2.10"} }),
 			wantErr: ErrSharing, wantMsg: `service ns/web: key "web" is used by ns/other with port 80/TCP`},
 		{name: "port clash, automatic, takes a new IP", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) { r.SharingKey = "web"; r.Ports = tcp(80) })},
 			req: with(web, func(r *Request) { r.SharingKey = "web"; r.Ports = tcp(80) }), wantIPs: []string{"192.0.2.11"}},
-		{name: "protocol defaults to TCP", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) { r.SharingKey = "k"; r.Ports = []Port{{Port: 80}}; r.RequestedIPs = []string{"192.0.2.10"} })},
+		{name: "protocol defaults to TCP", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) {
+			r.SharingKey = "k"
+			r.Ports = []Port{{Port: 80}}
+			r.RequestedIPs = []string{"192.0.2.10"}
+		})},
 			req: with(web, func(r *Request) { r.SharingKey = "k"; r.Ports = tcp(80); r.RequestedIPs = []string{"192.0.2.10"} }), wantErr: ErrSharing, wantMsg: "port 80/TCP"},
 		{name: "same port, other protocol", pools: []PoolSpec{lan}, before: []Request{svc("dns-udp", func(r *Request) { r.SharingKey = "dns"; r.Ports = []Port{{"UDP", 53}} })},
 			req: with(web, func(r *Request) { r.SharingKey = "dns"; r.Ports = tcp(53) }), wantIPs: []string{"192.0.2.10"}},
@@ -167,7 +190,11 @@ func TestAllocate(t *testing.T) {
 		{name: "requester has no key", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) { r.SharingKey = "k"; r.RequestedIPs = []string{"192.0.2.10"} })},
 			req: with(web, func(r *Request) { r.RequestedIPs = []string{"192.0.2.10"} }), wantErr: ErrSharing, wantMsg: `set allow-shared-ip to "k"`},
 		{name: "traffic policy differs", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) { r.SharingKey = "k"; r.RequestedIPs = []string{"192.0.2.10"} })},
-			req: with(web, func(r *Request) { r.SharingKey = "k"; r.TrafficPolicyLocal = true; r.RequestedIPs = []string{"192.0.2.10"} }),
+			req: with(web, func(r *Request) {
+				r.SharingKey = "k"
+				r.TrafficPolicyLocal = true
+				r.RequestedIPs = []string{"192.0.2.10"}
+			}),
 			wantErr: ErrSharing, wantMsg: `key "k" is used by ns/other with externalTrafficPolicy Cluster`},
 		{name: "traffic policy differs, automatic", pools: []PoolSpec{lan}, before: []Request{svc("other", func(r *Request) { r.SharingKey = "k" })},
 			req: with(web, func(r *Request) { r.SharingKey = "k"; r.TrafficPolicyLocal = true }), wantIPs: []string{"192.0.2.11"}},
