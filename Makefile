@@ -66,6 +66,38 @@ unit: ## unit tests (privileged tests skip unless root), and the CRDs through th
 .PHONY: test
 test: deps verify-generated lint unit e2e ## everything CI runs: generated-file check, lint, unit and root tests, e2e in the lab
 
+##@ Lab
+# The lab's control plane, built from k8s.io/kubernetes in its own module
+# (hack/cluster); rebuilt only when that module changes.
+CLUSTER_TOOLS := $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/etcd
+$(CLUSTER_TOOLS) &: hack/cluster/go.mod hack/cluster/go.sum hack/cluster/etcd/main.go hack/cluster/build.sh
+	GO=$(GO) hack/cluster/build.sh $(BIN)
+
+.PHONY: cluster-tools
+cluster-tools: $(CLUSTER_TOOLS) ## build kube-apiserver, kubectl and etcd for the lab into bin/
+
+.PHONY: lab-tools
+lab-tools: ## build the lab's own commands (bin/lab, bin/labagent)
+	$(GO) build -o $(BIN)/labagent ./e2e/cmd/labagent
+	$(GO) build -o $(BIN)/lab ./e2e/cmd/lab
+
+# E2E_RUN selects scenarios, e.g. make e2e E2E_RUN=TestWalkthrough
+E2E_RUN ?= .
+.PHONY: e2e
+e2e: ## end-to-end scenarios in the lab (root; without root the tests skip and say why)
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory build cluster-tools lab-tools; fi
+	$(GO) test -count=1 -tags e2e -timeout 30m -v -run '$(E2E_RUN)' ./e2e/
+
+.PHONY: demo
+demo: deps ## the walkthrough in the lab: pool, Service, curl, fail the holder, measured failover (root)
+	@echo ">> make demo: building leaselb and the lab (the first build of the cluster tools takes minutes)"
+	$(MAKE) --no-print-directory build cluster-tools lab-tools
+	$(BIN)/lab demo
+
+.PHONY: bench
+bench: deps build cluster-tools lab-tools ## failover times, API writes/s, speaker RSS/CPU in the lab (root, slow); table in bin/bench-results.md
+	$(BIN)/lab bench
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	hack/fuzz.sh $${FUZZTIME:-30s}
