@@ -9,7 +9,10 @@ import (
 )
 
 // Assignment is the result of an allocation: one IP per family, all from
-// one pool.
+// one pool. The one exception is kept on purpose: a pool edit that leaves a
+// dual-stack Service's two addresses in two different pools moves neither
+// (addresses never change while a pool still covers them); Pool then names
+// the pool of the first address.
 type Assignment struct {
 	IPs  []netip.Addr
 	Pool string
