@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"net/netip"
+	"strconv"
 )
 
 // familyOf returns the family of a valid, unmapped address.
@@ -23,30 +24,7 @@ func (f Family) String() string {
 	case IPv6:
 		return "IPv6"
 	}
-	return "IP family " + itoa(int(f))
-}
-
-func itoa(i int) string {
-	var b [20]byte
-	n := len(b)
-	neg := i < 0
-	u := uint64(i)
-	if neg {
-		u = uint64(-i)
-	}
-	for {
-		n--
-		b[n] = byte('0' + u%10)
-		u /= 10
-		if u == 0 {
-			break
-		}
-	}
-	if neg {
-		n--
-		b[n] = '-'
-	}
-	return string(b[n:])
+	return "IP family " + strconv.Itoa(int(f))
 }
 
 // isBuggy reports whether ip is an IPv4 address ending in .0 or .255, which

@@ -3,6 +3,7 @@ package allocator
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -178,7 +179,7 @@ func TestStats(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newAllocator(t, tt.spec)
 			for i, ip := range tt.using {
-				if _, err := a.Allocate(Request{Service: "ns/s" + itoa(i), RequestedIPs: []string{ip}}); err != nil {
+				if _, err := a.Allocate(Request{Service: "ns/s" + strconv.Itoa(i), RequestedIPs: []string{ip}}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -33,7 +34,7 @@ type Port struct {
 }
 
 // String returns the port as people write it, e.g. "80/TCP".
-func (p Port) String() string { return itoa(int(p.Port)) + "/" + p.protocol() }
+func (p Port) String() string { return strconv.Itoa(int(p.Port)) + "/" + p.protocol() }
 
 // protocol defaults to TCP, as Kubernetes does.
 func (p Port) protocol() string {
