@@ -108,6 +108,8 @@ type Controller struct {
 	queue workqueue.TypedRateLimitingInterface[item]
 	// termMu is held for the whole of a leadership term.
 	termMu sync.Mutex
+	// watchdog fails liveness when this replica leads but cannot renew.
+	watchdog *leaderelection.HealthzAdaptor
 }
 
 // New builds a Controller and registers its informers' event handlers.
@@ -248,6 +250,7 @@ func (c *Controller) elect(ctx context.Context) error {
 		LockConfig: resourcelock.ResourceLockConfig{Identity: le.Identity},
 	}
 	watchdog := leaderelection.NewLeaderHealthzAdaptor(le.LeaseDuration)
+	c.watchdog = watchdog
 	if c.cfg.Health != nil {
 		c.cfg.Health.AddLiveness("leader-election", func() error { return watchdog.Check(nil) })
 	}

@@ -144,8 +144,15 @@ func (t *term) start() {
 		restored++
 	}
 	t.log.Info("restored assignments from Service status", zap.Int("services", restored), zap.Int("pools", len(t.effective)))
-	for _, s := range svcs {
+	// Ours oldest first, so new IPs go out in creation order; then the
+	// rest, whose stale status may need clearing.
+	for _, s := range ours {
 		t.queue.Add(item{kind: kindService, name: key(s)})
+	}
+	for _, s := range svcs {
+		if !t.ours(s) {
+			t.queue.Add(item{kind: kindService, name: key(s)})
+		}
 	}
 	t.queue.Add(item{kind: kindStatus})
 }
