@@ -117,3 +117,5 @@ func enterNetns(ns string) error {
 	}
 	return nil
 }
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }

@@ -1,0 +1,100 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// FailNode fails a node the way a power cut does: its link goes down and its
+// speaker and kube-proxy stand-in are killed (SIGKILL, no release). It
+// returns the moment the link went down.
+func (l *Lab) FailNode(ctx context.Context, node string) (time.Time, error) {
+	h := l.Hosts[node]
+	if h == nil {
+		return time.Time{}, fmt.Errorf("lab: no node %q", node)
+	}
+	at := time.Now()
+	if err := ip(ctx, "-n", h.NS, "link", "set", "eth0", "down"); err != nil {
+		return at, err
+	}
+	for _, name := range []string{"speaker-" + node, "proxy-" + node} {
+		if p := l.Proc(name); p != nil {
+			p.Kill()
+		}
+	}
+	return at, nil
+}
+
+// RecoverNode brings a failed node back: link up, kube-proxy stand-in and
+// speaker started again.
+func (l *Lab) RecoverNode(ctx context.Context, node string) error {
+	h := l.Hosts[node]
+	if err := ip(ctx, "-n", h.NS, "link", "set", "eth0", "up"); err != nil {
+		return err
+	}
+	if p := l.Proc("proxy-" + node); p == nil || p.Exited() {
+		if err := l.StartProxy(node); err != nil {
+			return err
+		}
+	}
+	if p := l.Proc("speaker-" + node); p == nil || p.Exited() {
+		if !l.opts.NoLeaselb {
+			return l.StartSpeaker(node)
+		}
+	}
+	return nil
+}
+
+// StopSpeaker stops a node's speaker gracefully (SIGTERM, as the kubelet
+// does) and returns when it was signalled; it waits up to grace for the
+// exit, then kills it.
+func (l *Lab) StopSpeaker(node string, grace time.Duration) time.Time {
+	p := l.Proc("speaker-" + node)
+	at := time.Now()
+	if p != nil {
+		p.Stop(grace)
+	}
+	return at
+}
+
+// CutFromAPI drops, with nftables in the node's namespace, all traffic
+// between the node and the control namespace: the node still reaches the
+// LAN but not the API server.
+func (l *Lab) CutFromAPI(ctx context.Context, node string) error {
+	h := l.Hosts[node]
+	c := l.Hosts["control"]
+	rules := fmt.Sprintf(`table inet lab_cut {
+	chain out { type filter hook output priority 0; ip daddr %s drop; ip6 daddr %s drop; }
+	chain in { type filter hook input priority 0; ip saddr %s drop; ip6 saddr %s drop; }
+}
+`, c.IPv4, c.IPv6, c.IPv4, c.IPv6)
+	path := l.stateDir + "/cut-" + node + ".nft"
+	if err := writeFile(path, rules); err != nil {
+		return err
+	}
+	_, err := NetnsExec(ctx, h.NS, "nft", "-f", path)
+	return err
+}
+
+// HealFromAPI removes the rule CutFromAPI added.
+func (l *Lab) HealFromAPI(ctx context.Context, node string) error {
+	_, err := NetnsExec(ctx, l.Hosts[node].NS, "nft", "delete", "table", "inet", "lab_cut")
+	return err
+}
+
+// RestartController stops the controller (SIGTERM) and starts it again.
+func (l *Lab) RestartController() error {
+	if p := l.Proc("controller"); p != nil {
+		p.Stop(10 * time.Second)
+	}
+	return l.StartController()
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM); StartAPIServer brings it
+// back on the same etcd.
+func (l *Lab) StopAPIServer() {
+	if p := l.Proc("kube-apiserver"); p != nil {
+		p.Stop(15 * time.Second)
+	}
+}
