@@ -617,7 +617,9 @@ func (c *core) planRenew(p *planner) {
 	}
 	o := &c.own
 	period := c.t.idle
-	if len(c.held) > 0 || p.needFresh || !p.echoAfter.IsZero() {
+	// Renew fast while any lease names us, held or not yet (an adoption
+	// or release pending): the others judge those leases by our node lease.
+	if len(c.held) > 0 || p.holders[c.node] > 0 || p.needFresh || !p.echoAfter.IsZero() {
 		period = c.t.renew
 	}
 	next := o.lastSent.Add(period)

@@ -1,0 +1,767 @@
+package election
+
+import (
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The randomised test runs several election cores against one in-memory
+// lease store with resourceVersion semantics, in simulated time.
+//
+// Why not the fake clientset and real informers: their goroutines make the
+// interleaving depend on the scheduler, so a failing seed would not replay;
+// and the fake tracker does not implement optimistic concurrency. The store
+// below is small (create/update/delete conditional on resourceVersion, an
+// ordered watch per node) and the cores are exactly the code the Elector
+// runs; the Elector's own wiring to client-go is covered by elector_test.go.
+//
+// Invariants, checked after every simulated event:
+//
+//   - lease-backed: a node holds group g (g in its Held) only if the store's
+//     history of g contains the version the node recorded for its claim,
+//     written by that node with holder = that node.
+//   - exclusive: for every g, at most one running node holds g. The speaker's
+//     fencing is modelled as it works on the wire: the moment a node starts
+//     holding g it announces it, and every other node still holding g gets
+//     Lost(g). Fencing is legitimate only against a node cut off from the API
+//     server, so:
+//   - no takeover of a connected holder: whenever a node starts holding g while
+//     another node holds it (fencing), or claims g because its holder's node
+//     lease expired, that holder must have been crashed or partitioned within
+//     the last 2*duration+renew. Lease rules alone keep connected nodes apart.
+//
+// Liveness, checked once the chaos stops and everything has healed: every
+// group with at least one candidate is held by exactly one of its
+// candidates, and the store names that node; groups that no longer exist
+// have no lease.
+
+type simVersion struct {
+	rv      int64
+	holder  string
+	writer  string
+	deleted bool
+}
+
+type simLease struct {
+	rv          int64
+	node        bool // node lease, else VIP lease
+	holder      string
+	annotations map[string]string
+	transitions int32
+}
+
+type simEvent struct {
+	at  time.Time
+	seq int
+	f   func()
+}
+
+type simQueue []*simEvent
+
+func (q simQueue) Len() int { return len(q) }
+func (q simQueue) Less(i, j int) bool {
+	if !q[i].at.Equal(q[j].at) {
+		return q[i].at.Before(q[j].at)
+	}
+	return q[i].seq < q[j].seq
+}
+func (q simQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *simQueue) Push(x any)   { *q = append(*q, x.(*simEvent)) }
+func (q *simQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+type simNode struct {
+	name        string
+	core        *core
+	gen         int // incarnation; results and deliveries of older ones are dropped
+	down        bool
+	partitioned bool
+	trouble     time.Time // last moment it was crashed or partitioned
+	watchAt     time.Time // last scheduled watch delivery, to keep order
+	backlog     []func()
+	slow        bool
+	announced   map[string]bool // what the speaker announces: Held() at the last step
+	ticks       map[time.Time]bool
+}
+
+type simWatchItem struct {
+	name string
+	l    *simLease // nil: deleted
+}
+
+type sim struct {
+	t       *testing.T
+	rng     *rand.Rand
+	now     time.Time
+	seq     int
+	q       simQueue
+	tm      timings
+	nodes   []*simNode
+	store   map[string]*simLease
+	history map[string][]simVersion
+	rv      int64
+	// groups: the cluster's truth; each node learns it with a delay.
+	groups  map[string][]string // group -> candidates
+	annots  map[string]string   // group -> annotation value
+	removed map[string]bool
+	chaos   bool
+
+	trace string // ELECTION_SIM_TRACE: a group whose every step is logged
+
+	fences, expiredWins, wins int
+	fails                     []string
+}
+
+func newSim(t *testing.T, seed uint64, nodes int) *sim {
+	s := &sim{
+		t:       t,
+		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		now:     time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		tm:      timings{renew: DefaultNodeLeaseRenew, duration: DefaultNodeLeaseDuration, idle: DefaultIdleRenew, rankStep: DefaultRankStep},
+		store:   map[string]*simLease{},
+		history: map[string][]simVersion{},
+		groups:  map[string][]string{},
+		annots:  map[string]string{},
+		removed: map[string]bool{},
+		chaos:   true,
+		trace:   os.Getenv("ELECTION_SIM_TRACE"),
+	}
+	for i := range nodes {
+		s.nodes = append(s.nodes, &simNode{name: fmt.Sprintf("n%d", i+1), down: true, ticks: map[time.Time]bool{}})
+	}
+	return s
+}
+
+func (s *sim) tracef(name, format string, args ...any) {
+	if s.trace != "" && (name == s.trace || strings.HasPrefix(name, NodeLeasePrefix) && s.trace == "nodes") {
+		s.t.Logf("%v %s: %s", s.now.Sub(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), name, fmt.Sprintf(format, args...))
+	}
+}
+
+func (s *sim) failf(format string, args ...any) {
+	msg := fmt.Sprintf("t=%v: ", s.now.Sub(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))) + fmt.Sprintf(format, args...)
+	if len(s.fails) < 20 {
+		s.fails = append(s.fails, msg)
+	}
+}
+
+func (s *sim) after(d time.Duration, f func()) {
+	s.seq++
+	heap.Push(&s.q, &simEvent{at: s.now.Add(d), seq: s.seq, f: f})
+}
+
+func (s *sim) dur(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(s.rng.Int64N(int64(hi-lo)))
+}
+
+// apply performs w for writer on the store and returns the outcome.
+func (s *sim) apply(w write, writer string) (outcome, string) {
+	cur := s.store[w.name]
+	if w.kind == writeDelete {
+		if cur == nil || strconv.FormatInt(cur.rv, 10) != w.rv {
+			return outcomeConflict, ""
+		}
+		delete(s.store, w.name)
+		s.rv++
+		s.history[w.name] = append(s.history[w.name], simVersion{rv: s.rv, writer: writer, deleted: true})
+		s.broadcast(w.name, nil)
+		return outcomeOK, ""
+	}
+	if w.rv == "" {
+		if cur != nil {
+			return outcomeConflict, ""
+		}
+	} else if cur == nil || strconv.FormatInt(cur.rv, 10) != w.rv {
+		return outcomeConflict, ""
+	}
+	s.rv++
+	l := &simLease{rv: s.rv, node: w.kind == writeRenew, holder: w.holder, annotations: w.annotations, transitions: w.transitions}
+	s.store[w.name] = l
+	if !l.node {
+		s.history[w.name] = append(s.history[w.name], simVersion{rv: s.rv, holder: w.holder, writer: writer})
+	}
+	s.broadcast(w.name, l)
+	return outcomeOK, strconv.FormatInt(s.rv, 10)
+}
+
+// broadcast schedules the watch delivery of a change to every node, in
+// order per node.
+func (s *sim) broadcast(name string, l *simLease) {
+	for _, n := range s.nodes {
+		n := n
+		if n.down {
+			continue
+		}
+		maxDelay := 60 * time.Millisecond
+		if n.slow {
+			maxDelay = 500 * time.Millisecond
+		}
+		at := s.now.Add(s.dur(0, maxDelay))
+		if at.Before(n.watchAt) {
+			at = n.watchAt
+		}
+		n.watchAt = at
+		gen := n.gen
+		item := simWatchItem{name: name, l: l}
+		s.after(at.Sub(s.now), func() {
+			if n.gen != gen || n.down {
+				return
+			}
+			if n.partitioned {
+				n.backlog = append(n.backlog, func() { s.deliver(n, item) })
+				return
+			}
+			s.deliver(n, item)
+			s.step(n)
+		})
+	}
+}
+
+func (s *sim) deliver(n *simNode, it simWatchItem) {
+	var lv *leaseView
+	if it.l != nil {
+		lv = &leaseView{rv: strconv.FormatInt(it.l.rv, 10), holder: it.l.holder, annotations: it.l.annotations, transitions: it.l.transitions}
+	}
+	if strings.HasPrefix(it.name, NodeLeasePrefix) {
+		n.core.observeNode(strings.TrimPrefix(it.name, NodeLeasePrefix), lv, s.now)
+	} else {
+		n.core.observeVIP(it.name, lv, s.now)
+	}
+}
+
+// relist delivers the store as it is now, as an informer does after its
+// watch broke: deletions of what the node knew, then every lease.
+func (s *sim) relist(n *simNode) {
+	n.core.relisted(s.now)
+	for name, v := range n.core.vips {
+		if v.cache != nil && s.store[name] == nil {
+			n.core.observeVIP(name, nil, s.now)
+		}
+	}
+	for node, st := range n.core.nodes {
+		if st.exists && s.store[NodeLeaseName(node)] == nil {
+			n.core.observeNode(node, nil, s.now)
+		}
+	}
+	names := make([]string, 0, len(s.store))
+	for name := range s.store {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s.deliver(n, simWatchItem{name: name, l: s.store[name]})
+	}
+}
+
+func (s *sim) specsFor(n *simNode) []GroupSpec {
+	names := make([]string, 0, len(s.groups))
+	for g := range s.groups {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	var out []GroupSpec
+	for _, g := range names {
+		c := s.groups[g]
+		sp := GroupSpec{Name: g, Candidates: c, Candidate: slices.Contains(c, n.name),
+			Annotations: map[string]string{"leaselb.io/ips": s.annots[g]}}
+		if !sp.Candidate {
+			sp.Reason = "nodeNotSelected"
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// start (re)starts n's speaker: a new core that lists the store, syncs and
+// gets the groups.
+func (s *sim) start(n *simNode) {
+	n.gen++
+	n.down = false
+	n.trouble = s.now // it was down until now
+	n.backlog = nil
+	n.watchAt = s.now
+	n.ticks = map[time.Time]bool{}
+	n.core = newCore(n.name, s.tm)
+	if !n.partitioned {
+		// Cut off from the API server, the informer cannot list: it
+		// syncs when the partition heals.
+		s.relist(n)
+		n.core.markSynced(s.now)
+	}
+	gen := n.gen
+	// The speaker calls SetGroups once its own informers synced.
+	s.after(s.dur(0, 200*time.Millisecond), func() {
+		if n.gen == gen && !n.down {
+			n.core.setGroups(s.specsFor(n))
+			s.step(n)
+		}
+	})
+	s.step(n)
+}
+
+func (s *sim) crash(n *simNode) {
+	s.tracef(s.trace, "%s crashes", n.name)
+	n.down = true
+	n.core = nil
+	n.gen++
+	n.trouble = s.now
+}
+
+// step lets n plan after something happened to it, performs its writes,
+// applies fencing and checks the invariants.
+func (s *sim) step(n *simNode) {
+	if n.down {
+		return
+	}
+	writes, wake := n.core.plan(s.now)
+	for _, w := range writes {
+		s.send(n, w)
+	}
+	if !wake.IsZero() && !n.ticks[wake] {
+		n.ticks[wake] = true
+		gen := n.gen
+		s.after(wake.Sub(s.now), func() {
+			delete(n.ticks, wake)
+			if n.gen == gen && !n.down {
+				s.step(n)
+			}
+		})
+	}
+	s.notes(n)
+	var gained []string
+	for g := range n.core.held {
+		if !n.announced[g] {
+			gained = append(gained, g)
+		}
+	}
+	sort.Strings(gained)
+	n.announced = map[string]bool{}
+	for g := range n.core.held {
+		n.announced[g] = true
+	}
+	for _, g := range gained {
+		s.gained(n, g)
+	}
+	s.check()
+}
+
+func (s *sim) notes(n *simNode) {
+	for _, nt := range n.core.notes {
+		s.tracef(nt.group, "%s note kind=%d reason=%s", n.name, nt.kind, nt.reason)
+		if nt.kind == noteWon {
+			s.wins++
+		}
+	}
+	n.core.notes = n.core.notes[:0]
+}
+
+// gained is n starting to announce g: fence every other holder, and check
+// that a takeover only ever hit a node that was cut off.
+func (s *sim) gained(n *simNode, g string) {
+	// The version n's claim replaced tells whom it was taken from.
+	hist := s.history[g]
+	var prev string
+	released := true
+	for i, v := range hist {
+		if strconv.FormatInt(v.rv, 10) == n.core.held[g].rv && i > 0 {
+			prev, released = hist[i-1].holder, hist[i-1].holder == "" || hist[i-1].deleted
+		}
+	}
+	for _, m := range s.nodes {
+		if m == n || m.down {
+			continue
+		}
+		if _, ok := m.core.held[g]; !ok {
+			continue
+		}
+		s.fences++
+		s.checkTroubled(m, "fenced", g, n.name)
+		m.core.lost(g, s.now)
+		s.notes(m)
+		s.step(m)
+	}
+	if prev != "" && prev != n.name {
+		if m := s.node(prev); m != nil && !released {
+			s.expiredWins++
+			s.checkTroubled(m, "taken by expiry", g, n.name)
+		}
+	}
+}
+
+func (s *sim) checkTroubled(m *simNode, what, g, by string) {
+	window := 2*s.tm.duration + s.tm.renew
+	if m.down || m.partitioned || s.now.Sub(m.trouble) <= window {
+		return
+	}
+	s.failf("%s: group %s taken from %s by %s although %s was connected (last trouble %v ago)",
+		what, g, m.name, by, m.name, s.now.Sub(m.trouble))
+}
+
+func (s *sim) node(name string) *simNode {
+	for _, n := range s.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// send performs w for n with delays; a partitioned node's writes fail.
+func (s *sim) send(n *simNode, w write) {
+	gen := n.gen
+	maxDelay := 30 * time.Millisecond
+	if n.slow {
+		maxDelay = 250 * time.Millisecond
+	}
+	reply := func(out outcome, rv string) {
+		s.after(s.dur(0, maxDelay), func() {
+			if n.gen != gen || n.down {
+				return
+			}
+			n.core.done(w, out, rv, s.now)
+			s.step(n)
+		})
+	}
+	s.tracef(w.name, "%s sends %s rv=%q holder=%q reason=%s partitioned=%v", n.name, w.kind, w.rv, w.holder, w.reason, n.partitioned)
+	if n.partitioned {
+		reply(outcomeFailed, "")
+		return
+	}
+	s.after(s.dur(0, maxDelay), func() {
+		if n.partitioned && n.gen == gen {
+			reply(outcomeFailed, "")
+			return
+		}
+		out, rv := s.apply(w, n.name)
+		s.tracef(w.name, "store applies %s by %s: outcome=%d rv=%s", w.kind, n.name, out, rv)
+		if out == outcomeOK && s.chaos && s.rng.IntN(50) == 0 {
+			// The write happened but its answer was lost (timeout).
+			out, rv = outcomeFailed, ""
+		}
+		reply(out, rv)
+	})
+}
+
+func (s *sim) check() {
+	for g := range s.groupsAndLeases() {
+		var holders []string
+		for _, n := range s.nodes {
+			if n.down {
+				continue
+			}
+			h, ok := n.core.held[g]
+			if !ok {
+				continue
+			}
+			holders = append(holders, n.name)
+			found := false
+			for _, v := range s.history[g] {
+				if strconv.FormatInt(v.rv, 10) == h.rv {
+					found = true
+					if v.writer != n.name || v.holder != n.name || v.deleted {
+						s.failf("%s holds %s at rv %s, but that version was written by %q with holder %q", n.name, g, h.rv, v.writer, v.holder)
+					}
+				}
+			}
+			if !found {
+				s.failf("%s holds %s at rv %s, which the store never had", n.name, g, h.rv)
+			}
+		}
+		if len(holders) > 1 {
+			s.failf("group %s held by %v at once", g, holders)
+		}
+	}
+}
+
+func (s *sim) groupsAndLeases() map[string]bool {
+	out := map[string]bool{}
+	for g := range s.groups {
+		out[g] = true
+	}
+	for g := range s.history {
+		out[g] = true
+	}
+	return out
+}
+
+// randomCandidates picks 0..all nodes.
+func (s *sim) randomCandidates() []string {
+	var c []string
+	for _, n := range s.nodes {
+		if s.rng.IntN(3) != 0 {
+			c = append(c, n.name)
+		}
+	}
+	if s.rng.IntN(10) == 0 {
+		c = nil
+	}
+	return c
+}
+
+// tellGroups delivers the cluster's groups to every running node, each
+// with its own delay (speakers' informers are not in step).
+func (s *sim) tellGroups() {
+	for _, n := range s.nodes {
+		n := n
+		gen := n.gen
+		s.after(s.dur(0, 300*time.Millisecond), func() {
+			if n.gen == gen && !n.down {
+				n.core.setGroups(s.specsFor(n))
+				s.step(n)
+			}
+		})
+	}
+}
+
+// disturb schedules the next random fault or change.
+func (s *sim) disturb() {
+	if !s.chaos {
+		return
+	}
+	s.after(s.dur(100*time.Millisecond, 1500*time.Millisecond), func() {
+		if !s.chaos {
+			return
+		}
+		n := s.nodes[s.rng.IntN(len(s.nodes))]
+		switch r := s.rng.IntN(100); {
+		case r < 15: // crash and restart later
+			if !n.down {
+				s.crash(n)
+				s.after(s.dur(300*time.Millisecond, 8*time.Second), func() {
+					if n.down {
+						s.start(n)
+					}
+				})
+			}
+		case r < 35: // partition from the API server
+			if !n.down && !n.partitioned {
+				s.partition(n, s.dur(300*time.Millisecond, 10*time.Second))
+			}
+		case r < 40: // the API server is down for everyone
+			d := s.dur(time.Second, 30*time.Second)
+			for _, m := range s.nodes {
+				if !m.down && !m.partitioned {
+					s.partition(m, d)
+				}
+			}
+		case r < 55: // a slow spell
+			if !n.slow {
+				n.slow = true
+				s.after(s.dur(time.Second, 10*time.Second), func() { n.slow = false })
+			}
+		case r < 80: // candidates change
+			gs := s.groupNames()
+			if len(gs) > 0 {
+				g := gs[s.rng.IntN(len(gs))]
+				s.groups[g] = s.randomCandidates()
+				s.tellGroups()
+			}
+		case r < 85: // annotations change
+			gs := s.groupNames()
+			if len(gs) > 0 {
+				g := gs[s.rng.IntN(len(gs))]
+				s.annots[g] = s.annots[g] + "+"
+				s.tellGroups()
+			}
+		case r < 92: // a group goes away
+			gs := s.groupNames()
+			if len(gs) > 1 {
+				g := gs[s.rng.IntN(len(gs))]
+				delete(s.groups, g)
+				s.removed[g] = true
+				s.tellGroups()
+			}
+		default: // a group appears
+			g := fmt.Sprintf("vip-198.51.100.%d", s.rng.IntN(250))
+			if _, ok := s.groups[g]; !ok {
+				delete(s.removed, g)
+				s.groups[g] = s.randomCandidates()
+				s.annots[g] = g
+				s.tellGroups()
+			}
+		}
+		s.disturb()
+	})
+}
+
+func (s *sim) groupNames() []string {
+	var gs []string
+	for g := range s.groups {
+		gs = append(gs, g)
+	}
+	sort.Strings(gs)
+	return gs
+}
+
+func (s *sim) partition(n *simNode, d time.Duration) {
+	s.tracef(s.trace, "%s partitioned for %v", n.name, d)
+	n.partitioned = true
+	n.trouble = s.now
+	s.after(d, func() {
+		if n.partitioned {
+			s.heal(n)
+		}
+	})
+}
+
+func (s *sim) heal(n *simNode) {
+	s.tracef(s.trace, "%s healed", n.name)
+	n.partitioned = false
+	n.trouble = s.now
+	if n.down {
+		return
+	}
+	if n.core.synced && s.rng.IntN(2) == 0 {
+		// The watch resumes where it stopped.
+		for _, f := range n.backlog {
+			f()
+		}
+	} else {
+		s.relist(n)
+	}
+	n.core.markSynced(s.now)
+	n.backlog = nil
+	s.step(n)
+}
+
+func (s *sim) run(until time.Duration) {
+	end := s.now.Add(until)
+	for len(s.q) > 0 && len(s.fails) == 0 {
+		e := heap.Pop(&s.q).(*simEvent)
+		if e.at.After(end) {
+			heap.Push(&s.q, e)
+			s.now = end
+			return
+		}
+		s.now = e.at
+		e.f()
+	}
+}
+
+// calm ends the chaos: heal every partition, restart every crashed node,
+// deliver the final groups everywhere.
+func (s *sim) calm() {
+	s.chaos = false
+	for _, n := range s.nodes {
+		n.slow = false
+		if n.down {
+			s.start(n)
+		}
+		if n.partitioned {
+			s.heal(n)
+		}
+	}
+	s.tellGroups()
+}
+
+func (s *sim) checkLiveness() {
+	for _, g := range s.groupNames() {
+		cands := s.groups[g]
+		var holders []string
+		for _, n := range s.nodes {
+			if _, ok := n.core.held[g]; ok {
+				holders = append(holders, n.name)
+			}
+		}
+		l := s.store[g]
+		switch {
+		case len(cands) == 0:
+			if len(holders) > 0 {
+				s.failf("group %s has no candidate but is held by %v", g, holders)
+			}
+			// A lease naming a node that is not running stays as it
+			// is: nobody announces it, and nobody may claim it.
+			if l != nil && l.holder != "" && s.node(l.holder) != nil {
+				s.failf("group %s has no candidate but its lease names %q", g, l.holder)
+			}
+		case len(holders) != 1:
+			s.failf("group %s (candidates %v) held by %v after calm, lease %+v", g, cands, holders, l)
+		case !slices.Contains(cands, holders[0]):
+			s.failf("group %s held by %s, not a candidate %v", g, holders[0], cands)
+		case l == nil || l.holder != holders[0]:
+			s.failf("group %s held by %s but its lease says %+v", g, holders[0], l)
+		}
+	}
+	for name, l := range s.store {
+		if _, exists := s.groups[name]; !l.node && !exists {
+			s.failf("lease %s of a group that does not exist is still there (holder %q)", name, l.holder)
+		}
+	}
+}
+
+func runSim(t *testing.T, seed uint64) *sim {
+	s := newSim(t, seed, 5)
+	for i := range 12 {
+		g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
+		s.groups[g] = s.randomCandidates()
+		s.annots[g] = g
+	}
+	// Leftovers of a previous run: a VIP lease held by a node that never
+	// comes back, one of a group that no longer exists, and one that says
+	// n1 holds it (n1 must adopt it, not trust it).
+	ghost := func(name, holder string) {
+		s.rv++
+		s.store[name] = &simLease{rv: s.rv, holder: holder}
+		s.history[name] = append(s.history[name], simVersion{rv: s.rv, holder: holder, writer: "previous-run"})
+	}
+	ghost("vip-192.0.2.10", "gone")
+	ghost("vip-203.0.113.99", "n2")
+	ghost("vip-192.0.2.11", "n1")
+	for _, n := range s.nodes {
+		s.start(n)
+	}
+	s.disturb()
+	s.run(3 * time.Minute)
+	s.calm()
+	s.run(40 * time.Second)
+	if len(s.fails) == 0 {
+		s.checkLiveness()
+	}
+	return s
+}
+
+// TestSimulation runs the randomised test with fixed seeds; set
+// ELECTION_SIM_SEEDS=N to run N more seeds (ELECTION_SIM_SEED=S runs one).
+func TestSimulation(t *testing.T) {
+	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8}
+	if v := os.Getenv("ELECTION_SIM_SEEDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("ELECTION_SIM_SEEDS=%q: want a number of seeds", v)
+		}
+		for i := range n {
+			seeds = append(seeds, uint64(1000+i))
+		}
+	}
+	if v := os.Getenv("ELECTION_SIM_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("ELECTION_SIM_SEED=%q: want a number", v)
+		}
+		seeds = []uint64{n}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			s := runSim(t, seed)
+			for _, f := range s.fails {
+				t.Error(f)
+			}
+			t.Logf("wins=%d fences=%d takeoversByExpiry=%d writes(rv)=%d", s.wins, s.fences, s.expiredWins, s.rv)
+		})
+	}
+}
