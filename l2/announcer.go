@@ -1,0 +1,716 @@
+package l2
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdlayher/ndp"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+)
+
+// ErrUnimplemented is returned by NewAnnouncer on platforms without raw
+// packet sockets (everything but Linux).
+var ErrUnimplemented = errors.New("l2: ARP/NDP announcing is only implemented on Linux")
+
+// An Announcement says that this node holds Group and must answer for IPs.
+type Announcement struct {
+	// Group is the group (lease) name, for logs only; never a metric label.
+	Group string
+	// IPs are the VIPs to answer for, IPv4 and IPv6.
+	IPs []netip.Addr
+	// Interfaces come from L2Advertisement.spec.interfaces: names or shell
+	// patterns. Empty means the default choice.
+	Interfaces []string
+}
+
+// A Claim is a frame seen on the wire (ARP reply, gratuitous ARP, ARP request
+// from the VIP, or Neighbor Advertisement) that claims one of our held IPs
+// from a MAC that is not ours.
+type Claim struct {
+	IP        netip.Addr
+	MAC       net.HardwareAddr
+	Interface string
+}
+
+// Config configures an Announcer. The zero value of every field but Logger
+// and Registerer is a sane default.
+type Config struct {
+	// Logger receives state changes (info) and socket trouble; never one
+	// line per packet. Nil means no logs.
+	Logger *zap.Logger
+	// Registerer receives the leaselb_l2_* metrics. Nil means a private
+	// registry (metrics are then not exported).
+	Registerer prometheus.Registerer
+	// Refresh is the period of gratuitous refreshes after the takeover
+	// burst, so switch FDB and client neighbour entries do not age out;
+	// 0 turns it off. The speaker's flag default is 60s.
+	Refresh time.Duration
+	// Burst are the offsets, after the first announcement, of the rest of
+	// the takeover burst. Nil means 0.5s, 1s and 2s.
+	Burst []time.Duration
+	// Rescan is the period of a full interface rescan that backs up the
+	// netlink subscription. Zero means 30s.
+	Rescan time.Duration
+	// RetryMin and RetryMax bound the backoff before an interface whose
+	// sockets failed is opened again. Zero means 1s and 30s.
+	RetryMin, RetryMax time.Duration
+	// ClaimBuffer is the capacity of the Claims channel. Zero means 256.
+	ClaimBuffer int
+	// Clock drives the burst, refresh, rescan and retry timers. Nil means
+	// the real clock.
+	Clock clock.WithTicker
+
+	// sys replaces the kernel in tests.
+	sys system
+}
+
+// system is the kernel side: listing links, opening an interface's sockets
+// and watching for link changes. The Linux implementation is thin.
+type system interface {
+	links() ([]link, error)
+	open(l link) (conn, error)
+	// watch calls changed whenever links or addresses change, until stop is
+	// closed. It returns when it can no longer watch; the periodic rescan
+	// keeps interface choice correct meanwhile.
+	watch(stop <-chan struct{}, changed func()) error
+}
+
+// conn is one interface's sockets.
+type conn interface {
+	// setFilter installs the kernel filters for the VIPs held on the interface.
+	setFilter(held []netip.Addr) error
+	readARP(b []byte) (int, error)
+	readNDP(b []byte) (int, error)
+	writeARP(frame []byte) error
+	writeNDP(frame []byte) error
+	join(group netip.Addr) error
+	leave(group netip.Addr) error
+	close() error
+}
+
+// An Announcer answers ARP and NDP for the VIPs this node holds, announces
+// takeovers and reports claims. It is safe for concurrent use.
+type Announcer struct {
+	log     *zap.Logger
+	m       *metrics
+	clock   clock.WithTicker
+	sys     system
+	refresh time.Duration
+	burst   []time.Duration
+	rescan  time.Duration
+	retry   [2]time.Duration
+
+	claims chan Claim
+	wake   chan struct{}
+	relist chan struct{}
+	stop   chan struct{}
+	wg     sync.WaitGroup // the loop, the watcher and every reader
+
+	mu      sync.Mutex
+	closed  bool
+	desired []Announcement
+	links   []link
+	ifaces  map[string]*iface
+	sched   map[pair]*schedule
+}
+
+// pair is one VIP on one interface.
+type pair struct {
+	ip    netip.Addr
+	iface string
+}
+
+// schedule is where one pair is in its takeover burst.
+type schedule struct {
+	start time.Time
+	step  int       // next index into burst; len(burst) means refresh
+	next  time.Time // zero: nothing more to send
+}
+
+// iface is one interface's sockets and state. Fields other than snap are
+// guarded by Announcer.mu.
+type iface struct {
+	link    link
+	c       conn
+	snap    atomic.Pointer[port] // read lock-free by the readers
+	groups  map[netip.Addr]int   // solicited-node group -> held VIPs in it
+	retryAt time.Time            // when failed: when to open again
+	backoff time.Duration
+	failed  atomic.Bool // a reader hit an error on the current sockets
+}
+
+// NewAnnouncer returns an Announcer that answers for nothing until Set.
+func NewAnnouncer(cfg Config) (*Announcer, error) {
+	sys := cfg.sys
+	if sys == nil {
+		var err error
+		if sys, err = newSystem(); err != nil {
+			return nil, err
+		}
+	}
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	a := &Announcer{
+		log:     cfg.Logger,
+		m:       m,
+		clock:   cfg.Clock,
+		sys:     sys,
+		refresh: cfg.Refresh,
+		burst:   cfg.Burst,
+		rescan:  cfg.Rescan,
+		retry:   [2]time.Duration{cfg.RetryMin, cfg.RetryMax},
+		wake:    make(chan struct{}, 1),
+		relist:  make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		ifaces:  map[string]*iface{},
+		sched:   map[pair]*schedule{},
+	}
+	if a.log == nil {
+		a.log = zap.NewNop()
+	}
+	if a.clock == nil {
+		a.clock = clock.RealClock{}
+	}
+	if a.burst == nil {
+		a.burst = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+	}
+	if a.rescan == 0 {
+		a.rescan = 30 * time.Second
+	}
+	if a.retry[0] == 0 {
+		a.retry[0] = time.Second
+	}
+	if a.retry[1] == 0 {
+		a.retry[1] = 30 * time.Second
+	}
+	if cfg.ClaimBuffer <= 0 {
+		cfg.ClaimBuffer = 256
+	}
+	a.claims = make(chan Claim, cfg.ClaimBuffer)
+	links, err := sys.links()
+	if err != nil {
+		return nil, err
+	}
+	a.links = links
+
+	a.wg.Add(2)
+	go a.loop()
+	go func() {
+		defer a.wg.Done()
+		if err := sys.watch(a.stop, a.linksChanged); err != nil {
+			a.log.Warn("not watching interfaces through netlink; falling back to the periodic rescan", zap.Error(err), zap.Duration("rescan", a.rescan))
+		}
+	}()
+	return a, nil
+}
+
+// Claims returns the channel of claims seen on the wire. It is buffered;
+// when the speaker falls behind, claims are dropped and counted rather than
+// stalling the receive path. It is closed by Close.
+func (a *Announcer) Claims() <-chan Claim { return a.claims }
+
+// Set replaces the whole desired set. For every VIP newly answered on an
+// interface, the first gratuitous ARP (request and reply form) or unsolicited
+// Neighbor Advertisement is sent before Set returns; the rest of the burst
+// and the refresh follow from the Announcer's own goroutine. VIPs no longer
+// desired stop being answered at once and nothing is sent for them.
+func (a *Announcer) Set(desired []Announcement) {
+	cp := make([]Announcement, len(desired))
+	for i, d := range desired {
+		cp[i] = Announcement{Group: d.Group, IPs: slices.Clone(d.IPs), Interfaces: slices.Clone(d.Interfaces)}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.desired = cp
+	a.applyLocked()
+}
+
+// Interfaces returns the names of the interfaces currently answering for ip.
+func (a *Announcer) Interfaces(ip netip.Addr) []string {
+	ip = ip.Unmap().WithZone("")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for p := range a.sched {
+		if p.ip == ip {
+			if f := a.ifaces[p.iface]; f != nil && f.c != nil {
+				out = append(out, p.iface)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// MACs returns this host's MACs on the interfaces that can announce: those
+// the default choice would use for some subnet, and those answering now.
+func (a *Announcer) MACs() []net.HardwareAddr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[string]bool{}
+	var out []net.HardwareAddr
+	for _, l := range a.links {
+		_, open := a.ifaces[l.Name]
+		if !l.usable() || (isVirtual(l.Name) && !open) || seen[l.MAC.String()] {
+			continue
+		}
+		seen[l.MAC.String()] = true
+		out = append(out, cloneMAC(l.MAC))
+	}
+	slices.SortFunc(out, func(x, y net.HardwareAddr) int { return slices.Compare(x, y) })
+	return out
+}
+
+// Close stops answering, closes every socket (which drops every multicast
+// membership) and waits for every goroutine. It sends nothing.
+func (a *Announcer) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	var errs []error
+	for name, f := range a.ifaces {
+		errs = append(errs, a.closeIfaceLocked(name, f))
+	}
+	a.sched = map[pair]*schedule{}
+	a.mu.Unlock()
+	close(a.stop)
+	a.wg.Wait()
+	close(a.claims)
+	return errors.Join(errs...)
+}
+
+// linksChanged is called by the watcher; it must not block.
+func (a *Announcer) linksChanged() {
+	select {
+	case a.relist <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Announcer) kick() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop sends the rest of every burst and the refreshes, rescans interfaces
+// and reopens failed ones.
+func (a *Announcer) loop() {
+	defer a.wg.Done()
+	timer := a.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	rescan := a.clock.NewTicker(a.rescan)
+	defer rescan.Stop()
+	for {
+		a.mu.Lock()
+		next := a.dueLocked()
+		a.mu.Unlock()
+		if !timer.Stop() {
+			select {
+			case <-timer.C():
+			default:
+			}
+		}
+		if !next.IsZero() {
+			timer.Reset(max(next.Sub(a.clock.Now()), 0))
+		}
+		select {
+		case <-a.stop:
+			return
+		case <-a.wake:
+		case <-timer.C():
+		case <-a.relist:
+			a.relink()
+		case <-rescan.C():
+			a.relink()
+		}
+	}
+}
+
+// relink lists the interfaces again and applies the desired set to them.
+func (a *Announcer) relink() {
+	links, err := a.sys.links()
+	if err != nil {
+		a.log.Warn("listing network interfaces failed; keeping the last known list", zap.Error(err))
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.links = links
+	a.applyLocked()
+}
+
+// dueLocked sends what is due (burst steps, refreshes, retries) and returns
+// when the next thing is due; zero when nothing is.
+func (a *Announcer) dueLocked() time.Time {
+	if a.closed {
+		return time.Time{}
+	}
+	now := a.clock.Now()
+	var next time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	retried := false
+	for _, f := range a.ifaces {
+		if f.c == nil && !f.retryAt.IsZero() {
+			if !f.retryAt.After(now) {
+				retried = true
+			} else {
+				earliest(f.retryAt)
+			}
+		}
+		if f.c != nil && f.failed.Load() {
+			// A reader hit an error: close now, reopen after backoff.
+			a.failIfaceLocked(f, errors.New("read failed"))
+			earliest(f.retryAt)
+		}
+	}
+	if retried {
+		a.applyLocked()
+	}
+	for p, s := range a.sched {
+		if s.next.IsZero() {
+			continue
+		}
+		if !s.next.After(now) {
+			if f := a.ifaces[p.iface]; f != nil && f.c != nil {
+				a.announceLocked(f, p.ip)
+			}
+			s.step++
+			switch {
+			case s.step < len(a.burst):
+				s.next = s.start.Add(a.burst[s.step])
+			case a.refresh > 0:
+				s.next = now.Add(a.refresh)
+			default:
+				s.next = time.Time{}
+			}
+		}
+		earliest(s.next)
+	}
+	return next
+}
+
+// applyLocked makes the interfaces' state match the desired set on the
+// current links: opens and closes sockets, installs filters and snapshots,
+// joins and leaves groups, and sends the first announcement of every new
+// pair.
+func (a *Announcer) applyLocked() {
+	t := buildTable(a.links, a.desired)
+	byName := map[string]link{}
+	ours := map[[6]byte]struct{}{}
+	for _, l := range a.links {
+		byName[l.Name] = l
+		if len(l.MAC) == 6 {
+			ours[[6]byte(l.MAC)] = struct{}{}
+		}
+	}
+	now := a.clock.Now()
+
+	// Interfaces that answer for nothing, or changed identity, are closed.
+	for name, f := range a.ifaces {
+		l, ok := byName[name]
+		if len(t[name]) == 0 || !ok || l.Index != f.link.Index || !slices.Equal(l.MAC, f.link.MAC) {
+			_ = a.closeIfaceLocked(name, f)
+		}
+	}
+	for p := range a.sched {
+		if !slices.Contains(t[p.iface], p.ip) {
+			delete(a.sched, p)
+			a.log.Debug("stopped answering", zap.String("ip", p.ip.String()), zap.String("interface", p.iface))
+		}
+	}
+
+	for name, ips := range t {
+		f := a.ifaces[name]
+		if f == nil {
+			f = &iface{link: byName[name], groups: map[netip.Addr]int{}}
+			a.ifaces[name] = f
+		}
+		if f.c == nil {
+			if f.retryAt.After(now) {
+				continue
+			}
+			if !a.openIfaceLocked(f) {
+				continue
+			}
+		}
+		f.link = byName[name]
+		// Answer first, then join groups, then announce: a client that
+		// reacts to the announcement with a solicitation gets an answer.
+		f.snap.Store(&port{name: name, mac: f.link.MAC, linkLocal: f.link.LinkLocal, held: toSet(ips), ours: ours})
+		if err := f.c.setFilter(ips); err != nil {
+			a.failIfaceLocked(f, err)
+			continue
+		}
+		a.syncGroupsLocked(f, ips)
+		var v4, v6 float64
+		for _, ip := range ips {
+			if ip.Is4() {
+				v4++
+			} else {
+				v6++
+			}
+			p := pair{ip: ip, iface: name}
+			if _, ok := a.sched[p]; ok {
+				continue
+			}
+			a.log.Info("answering for VIP", zap.String("ip", ip.String()), zap.String("interface", name), zap.String("group", groupOf(a.desired, ip)))
+			a.announceLocked(f, ip)
+			s := &schedule{start: now}
+			switch {
+			case len(a.burst) > 0:
+				s.next = now.Add(a.burst[0])
+			case a.refresh > 0:
+				s.next = now.Add(a.refresh)
+			}
+			a.sched[p] = s
+		}
+		a.m.answering.WithLabelValues(name, familyIPv4).Set(v4)
+		a.m.answering.WithLabelValues(name, familyIPv6).Set(v6)
+	}
+	a.kick()
+}
+
+func groupOf(desired []Announcement, ip netip.Addr) string {
+	for _, d := range desired {
+		for _, x := range d.IPs {
+			if x.Unmap().WithZone("") == ip {
+				return d.Group
+			}
+		}
+	}
+	return ""
+}
+
+func toSet(ips []netip.Addr) map[netip.Addr]struct{} {
+	s := make(map[netip.Addr]struct{}, len(ips))
+	for _, ip := range ips {
+		s[ip] = struct{}{}
+	}
+	return s
+}
+
+// syncGroupsLocked joins the solicited-node group of every held IPv6 VIP and
+// leaves the groups no held VIP needs. Groups are reference-counted, since
+// VIPs that share their last 24 bits share a group.
+func (a *Announcer) syncGroupsLocked(f *iface, ips []netip.Addr) {
+	want := map[netip.Addr]int{}
+	for _, ip := range ips {
+		if ip.Is6() {
+			g, err := ndp.SolicitedNodeMulticast(ip)
+			if err == nil {
+				want[g]++
+			}
+		}
+	}
+	for g := range f.groups {
+		if want[g] == 0 {
+			if err := f.c.leave(g); err != nil {
+				a.log.Debug("leaving solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.link.Name), zap.Error(err))
+			}
+			delete(f.groups, g)
+		}
+	}
+	for g, n := range want {
+		if f.groups[g] == 0 {
+			if err := f.c.join(g); err != nil {
+				// Without the group a switch with MLD snooping may not
+				// forward solicitations to us; unicast ones still work.
+				a.m.socketErrors.WithLabelValues(f.link.Name).Inc()
+				a.log.Warn("joining solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.link.Name), zap.Error(err))
+				continue
+			}
+		}
+		f.groups[g] = n
+	}
+}
+
+// announceLocked sends the gratuitous frames for ip on f.
+func (a *Announcer) announceLocked(f *iface, ip netip.Addr) {
+	p := f.snap.Load()
+	if p == nil {
+		return
+	}
+	if ip.Is4() {
+		frames, err := gratuitousARP(p.mac, ip)
+		if err != nil {
+			return
+		}
+		for _, fr := range frames {
+			if err := f.c.writeARP(fr); err != nil {
+				a.m.socketErrors.WithLabelValues(p.name).Inc()
+				a.log.Debug("sending gratuitous ARP failed", zap.String("ip", ip.String()), zap.String("interface", p.name), zap.Error(err))
+				continue
+			}
+			a.m.gratuitous.WithLabelValues(p.name, familyIPv4).Inc()
+		}
+		return
+	}
+	fr, err := unsolicitedNA(p, ip)
+	if err != nil {
+		return
+	}
+	if err := f.c.writeNDP(fr); err != nil {
+		a.m.socketErrors.WithLabelValues(p.name).Inc()
+		a.log.Debug("sending unsolicited neighbor advertisement failed", zap.String("ip", ip.String()), zap.String("interface", p.name), zap.Error(err))
+		return
+	}
+	a.m.gratuitous.WithLabelValues(p.name, familyIPv6).Inc()
+}
+
+// openIfaceLocked opens f's sockets and starts its readers.
+func (a *Announcer) openIfaceLocked(f *iface) bool {
+	c, err := a.sys.open(f.link)
+	if err != nil {
+		a.failIfaceLocked(f, err)
+		return false
+	}
+	f.c = c
+	f.groups = map[netip.Addr]int{}
+	f.failed.Store(false)
+	a.wg.Add(2)
+	go a.read(f, c, c.readARP, handleARP, familyIPv4)
+	go a.read(f, c, c.readNDP, handleNDP, familyIPv6)
+	return true
+}
+
+// failIfaceLocked closes f after a socket error and schedules a retry with
+// exponential backoff; other interfaces carry on.
+func (a *Announcer) failIfaceLocked(f *iface, err error) {
+	a.m.socketErrors.WithLabelValues(f.link.Name).Inc()
+	if f.backoff == 0 {
+		f.backoff = a.retry[0]
+	} else {
+		f.backoff = min(2*f.backoff, a.retry[1])
+	}
+	f.retryAt = a.clock.Now().Add(f.backoff)
+	a.log.Warn("interface sockets failed; retrying", zap.String("interface", f.link.Name), zap.Duration("backoff", f.backoff), zap.Error(err))
+	if f.c != nil {
+		_ = f.c.close()
+		f.c = nil
+		f.snap.Store(nil)
+	}
+	f.groups = map[netip.Addr]int{}
+	// Pairs on a failed interface get a fresh burst when it comes back.
+	for p := range a.sched {
+		if p.iface == f.link.Name {
+			delete(a.sched, p)
+		}
+	}
+	a.kick()
+}
+
+func (a *Announcer) closeIfaceLocked(name string, f *iface) error {
+	var err error
+	if f.c != nil {
+		f.snap.Store(nil)
+		err = f.c.close()
+		f.c = nil
+	}
+	delete(a.ifaces, name)
+	for p := range a.sched {
+		if p.iface == name {
+			delete(a.sched, p)
+		}
+	}
+	a.m.answering.WithLabelValues(name, familyIPv4).Set(0)
+	a.m.answering.WithLabelValues(name, familyIPv6).Set(0)
+	if err != nil {
+		a.log.Debug("closing interface sockets", zap.String("interface", name), zap.Error(err))
+	}
+	return nil
+}
+
+// read is one socket's receive loop. It ends when the socket is closed.
+func (a *Announcer) read(f *iface, c conn, readFn func([]byte) (int, error), handle func(*port, []byte) decision, family string) {
+	defer a.wg.Done()
+	buf := make([]byte, maxFrameLen+1)
+	name := f.link.Name
+	requests := a.m.requests.WithLabelValues(name, family)
+	replies := a.m.replies.WithLabelValues(name, family)
+	claims := a.m.claims.WithLabelValues(name, family)
+	malformedC := a.m.malformed.WithLabelValues(name, family)
+	for {
+		n, err := readFn(buf)
+		if err != nil {
+			p := f.snap.Load()
+			if p == nil || a.isStopping() {
+				return // closed on purpose
+			}
+			// Closed under us by a rescan, or a real error: let the loop
+			// decide. Only a socket still current counts as failed.
+			a.mu.Lock()
+			current := f.c == c
+			a.mu.Unlock()
+			if current {
+				f.failed.Store(true)
+				a.kick()
+			}
+			return
+		}
+		p := f.snap.Load()
+		if p == nil {
+			continue
+		}
+		d := handle(p, buf[:n])
+		switch d.verdict {
+		case malformed:
+			malformedC.Inc()
+		case answered:
+			requests.Inc()
+			if family == familyIPv4 {
+				err = c.writeARP(d.reply)
+			} else {
+				err = c.writeNDP(d.reply)
+			}
+			if err != nil {
+				a.m.socketErrors.WithLabelValues(name).Inc()
+				continue
+			}
+			replies.Inc()
+		case claimed:
+			claims.Inc()
+			select {
+			case a.claims <- d.claim:
+			default:
+				a.m.claimsLost.Inc()
+			}
+		}
+	}
+}
+
+func (a *Announcer) isStopping() bool {
+	select {
+	case <-a.stop:
+		return true
+	default:
+		return false
+	}
+}

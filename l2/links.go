@@ -1,0 +1,131 @@
+package l2
+
+import (
+	"net"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+)
+
+// link is what interface choice needs to know about one network interface.
+type link struct {
+	Name      string
+	Index     int
+	MAC       net.HardwareAddr
+	Up        bool // administratively up and not without carrier
+	Loopback  bool
+	NoARP     bool
+	Enslaved  bool // member of a bridge or bond: the master answers, not the port
+	Prefixes  []netip.Prefix
+	LinkLocal netip.Addr
+}
+
+// virtualPrefixes are name prefixes of interfaces that Kubernetes networking
+// and container runtimes create. They never face the node's LAN, so the
+// default choice skips them; an explicit interface list may still name one.
+var virtualPrefixes = []string{
+	"kube-ipvs", "kube-bridge", "kube-dummy", "nodelocaldns",
+	"cni", "veth", "docker", "br-", "cali", "flannel", "cilium", "lxc",
+	"vxlan", "genev", "weave", "datapath", "tunl", "tun", "tap", "virbr",
+	"antrea", "ovs-", "nodelocal", "kube-", "podman", "wg", "dummy",
+}
+
+// isVirtual reports whether name looks like an interface that container or
+// cluster networking made.
+func isVirtual(name string) bool {
+	for _, p := range virtualPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// usable reports whether l can carry announcements at all.
+func (l link) usable() bool {
+	return l.Up && !l.Loopback && !l.NoARP && !l.Enslaved && len(l.MAC) == 6
+}
+
+// inSubnet reports whether one of l's addresses is on ip's subnet.
+func (l link) inSubnet(ip netip.Addr) bool {
+	for _, p := range l.Prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// chooseInterfaces returns the names of the interfaces that answer for ip,
+// sorted. By default: usable, not virtual by name, and carrying an address on
+// ip's subnet. An explicit list (names or shell patterns such as "eth*", from
+// L2Advertisement.spec.interfaces) narrows that to the listed interfaces; if
+// none of the listed ones carries ip's subnet, all listed usable interfaces
+// answer, because the administrator named them on purpose (a VIP subnet with
+// no node address on it is a supported setup).
+func chooseInterfaces(links []link, ip netip.Addr, explicit []string) []string {
+	var onSubnet, listed []string
+	for _, l := range links {
+		if !l.usable() {
+			continue
+		}
+		if len(explicit) == 0 {
+			if !isVirtual(l.Name) && l.inSubnet(ip) {
+				onSubnet = append(onSubnet, l.Name)
+			}
+			continue
+		}
+		if !matchesAny(l.Name, explicit) {
+			continue
+		}
+		listed = append(listed, l.Name)
+		if l.inSubnet(ip) {
+			onSubnet = append(onSubnet, l.Name)
+		}
+	}
+	out := onSubnet
+	if len(explicit) > 0 && len(onSubnet) == 0 {
+		out = listed
+	}
+	slices.Sort(out)
+	return out
+}
+
+func matchesAny(name string, patterns []string) bool {
+	for _, p := range patterns {
+		if p == name {
+			return true
+		}
+		if ok, err := path.Match(p, name); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+// table is the desired state of the wire: for each interface, the VIPs it
+// answers for.
+type table map[string][]netip.Addr
+
+// buildTable computes which interface answers for which VIP.
+func buildTable(links []link, desired []Announcement) table {
+	t := table{}
+	for _, a := range desired {
+		for _, ip := range a.IPs {
+			ip = ip.Unmap().WithZone("")
+			if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsLoopback() {
+				continue
+			}
+			for _, name := range chooseInterfaces(links, ip, a.Interfaces) {
+				if !slices.Contains(t[name], ip) {
+					t[name] = append(t[name], ip)
+				}
+			}
+		}
+	}
+	for _, ips := range t {
+		slices.SortFunc(ips, netip.Addr.Compare)
+	}
+	return t
+}
