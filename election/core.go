@@ -353,7 +353,14 @@ func (c *core) live(node string, now time.Time, holders map[string]int) bool {
 		return true
 	}
 	n := c.nodes[node]
-	if n == nil || !n.exists {
+	if n == nil {
+		// Never seen: at a cold start no speaker has written its node
+		// lease yet, so give it the benefit of the doubt until an idle
+		// speaker would have shown up; otherwise every node ranks itself
+		// first and the fastest takes every group.
+		return now.Sub(c.resumed) < c.t.idle+c.t.duration
+	}
+	if !n.exists {
 		return false
 	}
 	window := c.t.idle + c.t.duration

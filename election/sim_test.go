@@ -3,6 +3,7 @@ package election
 import (
 	"container/heap"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -762,6 +763,86 @@ func TestSimulation(t *testing.T) {
 				t.Error(f)
 			}
 			t.Logf("wins=%d fences=%d takeoversByExpiry=%d writes(rv)=%d", s.wins, s.fences, s.expiredWins, s.rv)
+		})
+	}
+}
+
+func (s *sim) heldSets() map[string]string {
+	out := map[string]string{}
+	for _, n := range s.nodes {
+		if n.down {
+			continue
+		}
+		for g := range n.core.held {
+			out[g] = n.name
+		}
+	}
+	return out
+}
+
+// TestSimulationAPIOutage: the API server goes away for everyone for a
+// minute and comes back, the watches resuming or re-listing. Every holder
+// keeps announcing throughout, and nothing changes hands afterwards (no
+// handover storm).
+func TestSimulationAPIOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		relist bool
+	}{{"watch resumes", false}, {"watch re-lists", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, 42, 5)
+			s.chaos = false
+			for i := range 20 {
+				g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
+				s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
+				s.annots[g] = g
+			}
+			for _, n := range s.nodes {
+				s.start(n)
+			}
+			s.run(20 * time.Second)
+			before := s.heldSets()
+			if len(before) != 20 {
+				t.Fatalf("before the outage %d of 20 groups are held: %v", len(before), before)
+			}
+			perNode := map[string]int{}
+			for _, n := range before {
+				perNode[n]++
+			}
+			t.Logf("groups per node: %v", perNode)
+			if len(perNode) != len(s.nodes) {
+				t.Errorf("rendezvous ranking should spread 20 groups over all 5 nodes, got %v", perNode)
+			}
+			wins, fences := s.wins, s.fences
+			for _, n := range s.nodes {
+				n.partitioned = true
+			}
+			s.run(time.Minute)
+			if during := s.heldSets(); !maps.Equal(before, during) {
+				t.Errorf("held changed during the outage:\nbefore %v\nduring %v", before, during)
+			}
+			for _, n := range s.nodes {
+				n.partitioned = false
+				if tc.relist {
+					s.relist(n)
+				} else {
+					for _, f := range n.backlog {
+						f()
+					}
+				}
+				n.backlog = nil
+				s.step(n)
+			}
+			s.run(30 * time.Second)
+			for _, f := range s.fails {
+				t.Error(f)
+			}
+			if after := s.heldSets(); !maps.Equal(before, after) {
+				t.Errorf("held changed after the outage:\nbefore %v\nafter  %v", before, after)
+			}
+			if s.wins != wins || s.fences != fences {
+				t.Errorf("after the outage: %d claims won and %d fencings, want none", s.wins-wins, s.fences-fences)
+			}
 		})
 	}
 }
