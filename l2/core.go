@@ -321,16 +321,12 @@ func unsolicitedNA(p *port, ip netip.Addr) ([]byte, error) {
 	return ndpFrame(p, na, allNodes, allNodesMAC)
 }
 
-// ndpFrame wraps an NDP message in IPv6 and Ethernet. The source address is
-// the interface's link-local address (an address assigned to the sending
-// interface, as RFC 4861 asks); without one, the VIP itself.
-func ndpFrame(p *port, m ndp.Message, dst netip.Addr, dstMAC net.HardwareAddr) ([]byte, error) {
-	src := p.linkLocal
-	if !src.IsValid() {
-		if na, ok := m.(*ndp.NeighborAdvertisement); ok {
-			src = na.TargetAddress
-		}
-	}
+// ndpFrame wraps a Neighbor Advertisement in IPv6 and Ethernet. Its source
+// address is the target VIP, as Linux does for its own addresses: the VIP is
+// the address this node answers as, and some tools (ndisc6) ignore answers
+// from any other source.
+func ndpFrame(p *port, m *ndp.NeighborAdvertisement, dst netip.Addr, dstMAC net.HardwareAddr) ([]byte, error) {
+	src := m.TargetAddress
 	body, err := ndp.MarshalMessageChecksum(m, src.WithZone(""), dst)
 	if err != nil {
 		return nil, err
