@@ -131,25 +131,24 @@ func (p *proxy) sync() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var batch []string
 	for ip := range wantIPs {
-		if p.vips[ip] {
-			continue
+		if !p.vips[ip] {
+			batch = append(batch, addrOnLo("replace", ip))
+			p.vips[ip] = true
 		}
-		if err := addrOnLo("replace", ip); err != nil {
-			log.Printf("proxy %s: %v", p.node, err)
-			continue
-		}
-		p.vips[ip] = true
-		log.Printf("proxy %s: VIP %s on lo", p.node, ip)
 	}
 	for ip := range p.vips {
 		if !wantIPs[ip] {
-			if err := addrOnLo("del", ip); err != nil {
-				log.Printf("proxy %s: %v", p.node, err)
-			}
+			batch = append(batch, addrOnLo("del", ip))
 			delete(p.vips, ip)
-			log.Printf("proxy %s: VIP %s off lo", p.node, ip)
 		}
+	}
+	if len(batch) > 0 {
+		if err := ipBatch(batch); err != nil {
+			log.Printf("proxy %s: %v", p.node, err)
+		}
+		log.Printf("proxy %s: %d VIP changes on lo, %d VIPs now", p.node, len(batch), len(p.vips))
 	}
 	for port := range wantPorts {
 		if p.listeners[port] != nil {
@@ -199,27 +198,34 @@ func (p *proxy) shutdown() {
 	for _, ln := range p.listeners {
 		_ = ln.Close()
 	}
+	var batch []string
 	for ip := range p.vips {
-		_ = addrOnLo("del", ip)
+		batch = append(batch, addrOnLo("del", ip))
 	}
+	_ = ipBatch(batch)
 }
 
-// addrOnLo adds or removes a host address on lo: the VIP is local to the
-// node (so the kernel accepts traffic for it) but lives on no interface the
-// network sees.
-func addrOnLo(op, ip string) error {
-	prefix := "/32"
-	args := []string{"addr", op}
+// addrOnLo is the `ip -batch` line that adds or removes a host address on
+// lo: the VIP is local to the node (so the kernel accepts traffic for it)
+// but lives on no interface the network sees.
+func addrOnLo(op, ip string) string {
 	if strings.Contains(ip, ":") {
-		prefix = "/128"
+		if op == "del" {
+			return "addr del " + ip + "/128 dev lo"
+		}
+		return "addr " + op + " " + ip + "/128 dev lo nodad"
 	}
-	args = append(args, ip+prefix, "dev", "lo")
-	if strings.Contains(ip, ":") && op != "del" {
-		args = append(args, "nodad")
-	}
-	out, err := exec.Command("ip", args...).CombinedOutput()
+	return "addr " + op + " " + ip + "/32 dev lo"
+}
+
+// ipBatch runs iproute2 lines in one process (a thousand VIPs must not
+// mean a thousand execs), going on past a failed line.
+func ipBatch(lines []string) error {
+	cmd := exec.Command("ip", "-force", "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("ip -batch: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
