@@ -18,8 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kfake "k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/tools/cache"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -129,7 +129,9 @@ func ports(ps ...int32) svcMod {
 	}
 }
 func created(min int) svcMod {
-	return func(s *corev1.Service) { s.CreationTimestamp = metav1.NewTime(t0.Add(time.Duration(min) * time.Minute)) }
+	return func(s *corev1.Service) {
+		s.CreationTimestamp = metav1.NewTime(t0.Add(time.Duration(min) * time.Minute))
+	}
 }
 func dualStack() svcMod {
 	return func(s *corev1.Service) {

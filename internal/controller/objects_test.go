@@ -376,3 +376,38 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("%d addresses_total series after the pool was deleted, want 0", n)
 	}
 }
+
+func TestNamespaceLabelsSelectPool(t *testing.T) {
+	team := pool("team", 0, "192.0.2.10-192.0.2.20")
+	team.Spec.ServiceAllocation = &v1alpha1.ServiceAllocation{
+		NamespaceSelectors: []v1alpha1.LabelSelector{{MatchLabels: map[string]string{"team": "a"}}},
+	}
+	h := newHarness(t, []runtime.Object{team, advert("l2")})
+	h.create(svc("x"))
+	h.wantIPs("x")
+	h.wantEvent("x", ReasonAllocationFailed, 1)
+	nsObj, err := h.kube.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Labels = map[string]string{"team": "a"}
+	if _, err := h.kube.CoreV1().Namespaces().Update(context.Background(), nsObj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	h.wantIPs("x", "192.0.2.10")
+}
+
+func TestPreferDualStackGetsSecondFamily(t *testing.T) {
+	h := newHarness(t, []runtime.Object{pool("lan", 0, "192.0.2.10-192.0.2.20"), advert("l2")})
+	h.create(svc("x", func(s *corev1.Service) {
+		p := corev1.IPFamilyPolicyPreferDualStack
+		s.Spec.IPFamilyPolicy = &p
+		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+	}))
+	h.wantIPs("x", "192.0.2.10")
+	h.editPool("lan", "192.0.2.10-192.0.2.20", "2001:db8::10-2001:db8::20")
+	h.wantIPs("x", "192.0.2.10", "2001:db8::10")
+	h.wantEvent("x", ReasonIPChanged, 0)
+	h.wantEvent("x", ReasonIPAllocated, 2, "192.0.2.10")
+}

@@ -247,7 +247,9 @@ func (t *term) reconcileService(ctx context.Context, k string) error {
 	}
 	switch {
 	case slices.Equal(old, asg.IPs):
-	case len(old) == 0:
+	case len(old) == 0 || subset(old, asg.IPs):
+		// New, or a PreferDualStack Service that got its second family:
+		// nothing it had changed.
 		t.log.Info("IP assigned", zap.String("service", k), zap.Stringers("ip", asg.IPs), zap.String("pool", asg.Pool))
 		t.c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonIPAllocated, "Assigned IP %s from pool %q", ipsString(asg.IPs), asg.Pool)
 	default:
@@ -389,4 +391,14 @@ func (t *term) heldBy(ips []netip.Addr) (string, bool) {
 		}
 	}
 	return t.unparsed[0], true
+}
+
+// subset reports whether every address of a is in b.
+func subset(a, b []netip.Addr) bool {
+	for _, ip := range a {
+		if !slices.Contains(b, ip) {
+			return false
+		}
+	}
+	return true
 }
