@@ -2,7 +2,7 @@
 
 // Package tools pins the code generators leaselb's Makefile runs
 // (controller-gen for deepcopy and CRDs; client-gen, lister-gen and
-// informer-gen for the typed client). The kube-apiserver, etcd and kubectl
+// informer-gen for the typed client; kustomize renders manifests/leaselb.yaml). The kube-apiserver, etcd and kubectl
 // used by the lab live in ../cluster, a module of their own, so their large
 // dependency graph never constrains these.
 package tools
@@ -12,4 +12,5 @@ import (
 	_ "k8s.io/code-generator/cmd/informer-gen"
 	_ "k8s.io/code-generator/cmd/lister-gen"
 	_ "sigs.k8s.io/controller-tools/cmd/controller-gen"
+	_ "sigs.k8s.io/kustomize/kustomize/v5"
 )
