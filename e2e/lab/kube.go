@@ -81,8 +81,7 @@ var rbacKinds = map[string]bool{
 
 var docSep = regexp.MustCompile(`(?m)^---\s*$`)
 
-// applyManifests applies the CRDs and the RBAC of manifests/leaselb.yaml
-// (or the lab's stand-in when the install manifest is not there yet), then
+// applyManifests applies the CRDs and the RBAC of manifests/leaselb.yaml, then
 // dry-runs the whole install manifest on the server so any schema error in
 // it fails the lab.
 func (l *Lab) applyManifests(ctx context.Context) error {
@@ -96,10 +95,7 @@ func (l *Lab) applyManifests(ctx context.Context) error {
 	install := filepath.Join(l.opts.Root, "manifests", "leaselb.yaml")
 	data, err := os.ReadFile(install)
 	if err != nil {
-		l.RBACSource = filepath.Join(l.opts.Root, "e2e", "testdata", "rbac.yaml")
-		l.logf("lab: %s not found; using the stand-in RBAC %s", install, l.RBACSource)
-		_, err := l.Kubectl(ctx, "apply", "--server-side", "-f", l.RBACSource)
-		return err
+		return fmt.Errorf("lab: the install manifest: %w (render it with `make manifests`)", err)
 	}
 	var keep []string
 	for _, doc := range docSep.Split(string(data), -1) {
