@@ -143,7 +143,7 @@ type Elector struct {
 	held     []Held
 	synced   bool
 	renewOK  time.Time
-	started  time.Time
+	started  time.Time // when the informer synced: the first renewal is due
 	period   time.Duration
 	failing  bool
 	inflight chan struct{} // semaphore for VIP writes
@@ -336,15 +336,21 @@ func (e *Elector) Healthy() error {
 		return fmt.Errorf("%w: the Lease informer on namespace %s has not synced; check the speaker's RBAC (list/watch leases) and the API server",
 			ErrUnhealthy, e.cfg.Namespace)
 	}
-	last := e.renewOK
+	last, period := e.renewOK, e.period
 	if last.IsZero() {
-		last = e.started
+		// The first renewal is due the moment the informer synced.
+		last, period = e.started, e.cfg.NodeLeaseRenew
 	}
-	if late := now.Sub(last); late > e.period+e.cfg.NodeLeaseDuration {
-		return fmt.Errorf("%w: node lease %s/%s not renewed for %v (period %v); check the API server and the speaker's RBAC (create/update leases)",
-			ErrUnhealthy, e.cfg.Namespace, NodeLeaseName(e.cfg.Node), late.Round(time.Millisecond), e.period)
+	late := now.Sub(last)
+	if late <= period+e.cfg.NodeLeaseDuration {
+		return nil
 	}
-	return nil
+	if e.failing {
+		return fmt.Errorf("%w: node lease %s/%s not renewed for %v, the API server refuses or cannot be reached; check it and the speaker's RBAC (create/update leases). Held groups stay announced meanwhile",
+			ErrUnhealthy, e.cfg.Namespace, NodeLeaseName(e.cfg.Node), late.Round(time.Millisecond))
+	}
+	return fmt.Errorf("%w: node lease %s/%s not renewed for %v (period %v) and no renewal is failing: the election loop is stuck",
+		ErrUnhealthy, e.cfg.Namespace, NodeLeaseName(e.cfg.Node), late.Round(time.Millisecond), period)
 }
 
 // Run takes part in the elections until ctx is done, then releases every
@@ -375,7 +381,7 @@ func (e *Elector) Run(ctx context.Context) error {
 			c.markSynced(now)
 			synced = true
 			e.snapMu.Lock()
-			e.synced = true
+			e.synced, e.started = true, now
 			e.snapMu.Unlock()
 			e.log.Info("lease informer synced")
 		}
