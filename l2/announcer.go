@@ -596,8 +596,8 @@ func (a *Announcer) openIfaceLocked(f *iface) bool {
 	f.groups = map[netip.Addr]int{}
 	f.failed.Store(false)
 	a.wg.Add(2)
-	go a.read(f, c, c.readARP, handleARP, familyIPv4)
-	go a.read(f, c, c.readNDP, handleNDP, familyIPv6)
+	go a.read(f, f.link.Name, c, c.readARP, handleARP, familyIPv4)
+	go a.read(f, f.link.Name, c, c.readNDP, handleNDP, familyIPv6)
 	return true
 }
 
@@ -649,10 +649,9 @@ func (a *Announcer) closeIfaceLocked(name string, f *iface) error {
 }
 
 // read is one socket's receive loop. It ends when the socket is closed.
-func (a *Announcer) read(f *iface, c conn, readFn func([]byte) (int, error), handle func(*port, []byte) decision, family string) {
+func (a *Announcer) read(f *iface, name string, c conn, readFn func([]byte) (int, error), handle func(*port, []byte) decision, family string) {
 	defer a.wg.Done()
 	buf := make([]byte, maxFrameLen+1)
-	name := f.link.Name
 	requests := a.m.requests.WithLabelValues(name, family)
 	replies := a.m.replies.WithLabelValues(name, family)
 	claims := a.m.claims.WithLabelValues(name, family)
