@@ -132,6 +132,13 @@ func TestPoolEdits(t *testing.T) {
 			_, _ = h.lb.LeaselbV1alpha1().IPAddressPools(ns).Update(context.Background(), p, metav1.UpdateOptions{})
 			h.settle()
 		}, "192.0.2.12", false, "", false},
+		{"autoAssign turned off", func(h *harness) {
+			p := h.pool(h.t, "lan")
+			off := false
+			p.Spec.AutoAssign = &off
+			_, _ = h.lb.LeaselbV1alpha1().IPAddressPools(ns).Update(context.Background(), p, metav1.UpdateOptions{})
+			h.settle()
+		}, "192.0.2.12", false, "", false},
 		{"IP dropped", func(h *harness) { h.editPool("lan", "192.0.2.30-192.0.2.40") }, "192.0.2.30", true, `pool "lan" was edited and no longer contains 192.0.2.12`, false},
 		{"pool deleted, another pool left", func(h *harness) {
 			h.create(pool("spare", 5, "198.51.100.1-198.51.100.5"))
