@@ -25,7 +25,7 @@ func runController(ctx context.Context, args []string) error {
 	fs.BoolVar(&le.Enabled, "leader-elect", true,
 		"elect one active replica on the Lease "+controller.LeaseName+" in --namespace; disable only when a single replica runs")
 	fs.StringVar(&le.Identity, "leader-elect-identity", defaultIdentity(),
-		"this replica's name in the Lease (default $POD_NAME, else the hostname)")
+		"this replica's name in the Lease: $POD_NAME, else the hostname")
 	fs.DurationVar(&le.LeaseDuration, "leader-elect-lease-duration", 15*time.Second,
 		"how long standby replicas wait after the last renewal before taking over")
 	fs.DurationVar(&le.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second,

@@ -222,7 +222,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.kubeInformers.Shutdown()
 	defer c.lbInformers.Shutdown()
 	c.log.Info("waiting for informer caches", zap.String("namespace", c.cfg.Namespace))
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+	// client-go retries a failing list quietly; say why nothing happens.
+	slow := time.AfterFunc(30*time.Second, func() {
+		c.log.Warn("informer caches still not synced after 30s: is the API server reachable, are the leaselb CRDs installed, and may this ServiceAccount list Services, Namespaces, IPAddressPools and L2Advertisements?")
+	})
+	synced := cache.WaitForCacheSync(ctx.Done(), c.synced...)
+	slow.Stop()
+	if !synced {
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -164,6 +164,9 @@ func (t *term) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer t.queue.Done(it)
+	if ctx.Err() != nil {
+		return false // the term is over; the next one starts from scratch
+	}
 	start := t.c.clock.Now()
 	var err error
 	switch it.kind {
