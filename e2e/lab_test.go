@@ -55,6 +55,23 @@ func TestLab(t *testing.T) {
 		}
 	}
 
+	// The client's tools see each node on the wire: the raw ARP socket and
+	// ndisc6 find exactly the node's MAC for its own addresses.
+	w, err := l.OpenARP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, n := range l.Nodes {
+		macs, err := w.WhoHas(n.IPv4.String(), 500*time.Millisecond)
+		if err != nil || len(macs) != 1 || macs[0] != n.MAC {
+			t.Errorf("ARP for %s: %v %v, want [%s]", n.IPv4, macs, err, n.MAC)
+		}
+		if macs, _ := l.NDPMACs(ctx, n.IPv6.String()); len(macs) != 1 || macs[0] != n.MAC {
+			t.Errorf("NDP for %s: %v, want [%s]", n.IPv6, macs, n.MAC)
+		}
+	}
+
 	// The kube-proxy stand-in serves Service ports on every node.
 	if err := l.CreateService(ctx, ServiceSpecFor("lab-check", 18080)); err != nil {
 		t.Fatal(err)
