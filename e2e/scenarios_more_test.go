@@ -22,6 +22,8 @@ func TestLocalTrafficPolicy(t *testing.T) {
 	l := needLeaselb(t)
 	ctx := context.Background()
 	vip := createService(t, l, lab.ServiceSpec{Name: "local", Ports: []int32{8080}, Local: true}, 1)[0]
+	// Give a wrong announcement time to show before checking there is none.
+	time.Sleep(3 * time.Second)
 	noMAC(t, l, vip)
 	for _, node := range []string{"node-b", "node-c"} {
 		if err := l.SetEndpoints(ctx, "local", node); err != nil {
