@@ -52,7 +52,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet, metricsAddr, healthAddr string, qps
 	if ns == "" {
 		ns = DefaultNamespace
 	}
-	fs.StringVar(&o.Namespace, "namespace", ns, "namespace of leaselb's pools, advertisements and Leases (default $POD_NAMESPACE, else "+DefaultNamespace+")")
+	fs.StringVar(&o.Namespace, "namespace", ns, "namespace of leaselb's pools, advertisements and Leases; $POD_NAMESPACE sets the default")
 	fs.Float64Var(&o.QPS, "kube-api-qps", qps, "steady rate of requests to the API server, per second")
 	fs.IntVar(&o.Burst, "kube-api-burst", burst, "burst of requests to the API server above --kube-api-qps")
 }
