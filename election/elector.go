@@ -42,7 +42,7 @@ const (
 	// DefaultMaxInflight bounds the VIP lease writes in flight at once, so
 	// a node lease renewal never queues behind a thousand claims in the
 	// client's rate limiter.
-	DefaultMaxInflight = 32
+	DefaultMaxInflight = 64
 )
 
 // shutdownBudget bounds how long Run spends releasing groups after its
@@ -86,7 +86,7 @@ type Config struct {
 	// RankStep is how long each rank waits after the one before it before
 	// claiming a free group.
 	RankStep time.Duration
-	// MaxInflight bounds the VIP lease writes in flight (default 32).
+	// MaxInflight bounds the VIP lease writes in flight (default 64).
 	MaxInflight int
 	// NodeAnnotations are written on the node lease.
 	NodeAnnotations map[string]string

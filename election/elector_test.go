@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -45,8 +46,19 @@ type fakeAPI struct {
 	log    []string // "verb name", every write the Elector attempted
 }
 
+func init() {
+	// The fake watcher panics when more than DefaultChanSize events wait
+	// unread; a burst of 1,000 claims outruns the informer for a moment,
+	// which a real watch absorbs.
+	watch.DefaultChanSize = 10000
+}
+
 func newFakeAPI() *fakeAPI {
-	a := &fakeAPI{client: fake.NewClientset()}
+	// NewSimpleClientset, not NewClientset: the latter's field-managed
+	// tracker builds a REST mapper on every write, which made the
+	// 1,000-group benchmark measure the fake instead of the Elector.
+	a := &fakeAPI{client: fake.NewSimpleClientset()} //nolint:staticcheck // see above
+
 	a.client.PrependReactor("*", "leases", a.react)
 	return a
 }
@@ -180,7 +192,7 @@ func (a *fakeAPI) set(f func(a *fakeAPI)) {
 
 // rig is one Elector against a fakeAPI.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	api    *fakeAPI
 	clk    *testingclock.FakeClock
 	e      *Elector
@@ -193,7 +205,7 @@ type rig struct {
 
 const me = "node-b"
 
-func newRig(t *testing.T, api *fakeAPI) *rig {
+func newRig(t testing.TB, api *fakeAPI) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := informers.NewSharedInformerFactoryWithOptions(api.client, 0, informers.WithNamespace(testNS))
@@ -526,6 +538,45 @@ func TestElectorTransitions(t *testing.T) {
 			})
 			if !r.holds("vip-192.0.2.10") {
 				t.Error("dropped the group while rewriting its annotations")
+			}
+		}},
+		{"slow API: a claim that lands after the group stopped being ours is released", func(t *testing.T, api *fakeAPI) {
+			gate := make(chan struct{})
+			api.before = func(verb, name string) error {
+				if verb == "create" && name == "vip-192.0.2.10" {
+					<-gate
+				}
+				return nil
+			}
+			r := newRig(t, api)
+			r.e.SetGroups([]GroupSpec{spec("vip-192.0.2.10", true, me)})
+			r.eventually("a create in flight", func() bool { return api.count("create vip-192.0.2.10") == 1 })
+			r.e.SetGroups([]GroupSpec{spec("vip-192.0.2.10", false, "node-c")})
+			r.never("holding while the claim is in flight", time.Second, func() bool { return len(r.e.Held()) > 0 })
+			close(gate)
+			r.eventually("released after the claim landed", func() bool { return api.holder("vip-192.0.2.10") == "" })
+			if r.holds("vip-192.0.2.10") {
+				t.Error("holding a group this node is not a candidate for")
+			}
+		}},
+		{"slow API: shutdown releases a claim that was in flight", func(t *testing.T, api *fakeAPI) {
+			gate := make(chan struct{})
+			api.before = func(verb, name string) error {
+				if verb == "create" && name == "vip-192.0.2.10" {
+					<-gate
+				}
+				return nil
+			}
+			r := newRig(t, api)
+			r.e.SetGroups([]GroupSpec{spec("vip-192.0.2.10", true, me)})
+			r.eventually("a create in flight", func() bool { return api.count("create vip-192.0.2.10") == 1 })
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				close(gate)
+			}()
+			r.stop()
+			if h := api.holder("vip-192.0.2.10"); h != "" {
+				t.Errorf("holder after shutdown = %q, want released", h)
 			}
 		}},
 		{"shutdown releases every group held", func(t *testing.T, api *fakeAPI) {
