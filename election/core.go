@@ -3,6 +3,7 @@ package election
 import (
 	"maps"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -28,10 +29,12 @@ const (
 	writeRefresh
 	// writeDelete deletes a VIP lease, conditional on its resourceVersion.
 	writeDelete
+	// writeDeleteNode deletes the node lease of a node long gone.
+	writeDeleteNode
 )
 
 func (k writeKind) String() string {
-	return [...]string{"renew", "claim", "release", "refresh", "delete"}[k]
+	return [...]string{"renew", "claim", "release", "refresh", "delete", "deleteNode"}[k]
 }
 
 // write is one API write the core wants performed.
@@ -106,8 +109,9 @@ func (v *vipState) cacheRV() string {
 
 // nodeState is what the informer showed of one node lease.
 type nodeState struct {
-	exists bool
-	rv     string
+	exists   bool
+	deleting bool // a writeDeleteNode is in flight
+	rv       string
 	// changed is when we last saw the lease change (or first saw it, or saw
 	// it vanish), on our clock. Expiry is judged from this alone, never from
 	// the renewTime another node wrote.
@@ -485,7 +489,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 		}
 		c.drop(name, reason)
 		if lv != nil && lv.holder == c.node {
-			c.start(p, v, releaseOf(name, lv, reason))
+			c.start(p, v, c.releaseOf(name, lv, reason))
 		}
 		return
 	}
@@ -513,7 +517,9 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	case lv == nil:
 		reason = "new"
 	case lv.holder == "":
-		reason = "released"
+		// The node that released it is still live but will not claim
+		// it back: rank without it, so the next node claims at once.
+		reason, gone = "released", lv.annotations[AnnotationReleasedBy]
 	default:
 		exp, again, echo := c.expired(lv.holder, p.now)
 		if !exp {
@@ -550,8 +556,13 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	c.start(p, v, w)
 }
 
-func releaseOf(name string, lv *leaseView, reason string) write {
-	return write{kind: writeRelease, name: name, rv: lv.rv, annotations: lv.annotations,
+func (c *core) releaseOf(name string, lv *leaseView, reason string) write {
+	a := maps.Clone(lv.annotations)
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[AnnotationReleasedBy] = c.node
+	return write{kind: writeRelease, name: name, rv: lv.rv, annotations: a,
 		transitions: lv.transitions, reason: reason}
 }
 
@@ -602,6 +613,42 @@ func (c *core) planGC(p *planner) {
 			}
 		}
 		c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: "orphaned"})
+	}
+	c.planNodeGC(p)
+}
+
+// nodeLeaseGCAfter is how long a node lease must stay unchanged, on our
+// clock, before the lowest live node deletes it: the node is gone for
+// good, or its speaker will simply create the lease again.
+const nodeLeaseGCAfter = time.Hour
+
+// planNodeGC deletes node leases of nodes long gone that no VIP lease
+// names.
+func (c *core) planNodeGC(p *planner) {
+	if !c.own.okOnce || c.own.failing || !c.lowestLive(p) {
+		return
+	}
+	var names []string
+	for n, st := range c.nodes {
+		if n != c.node && st.exists && p.holders[n] == 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		st := c.nodes[n]
+		if st.deleting {
+			continue
+		}
+		if end := c.nodeBase(n).Add(nodeLeaseGCAfter); p.now.Before(end) {
+			p.at(end)
+			continue
+		}
+		// A conflict or failure needs no memory: the lease changed (the
+		// node is back) or we try again on the next plan after a while.
+		st.deleting = true
+		p.writes = append(p.writes, write{kind: writeDeleteNode, name: NodeLeaseName(n), rv: st.rv,
+			reason: "nodeGone", sent: p.now})
 	}
 }
 
@@ -656,8 +703,18 @@ func (c *core) planRenew(p *planner) {
 // done records the outcome of a write planned earlier; rv is the new
 // resourceVersion on success.
 func (c *core) done(w write, out outcome, rv string, now time.Time) {
-	if w.kind == writeRenew {
+	switch w.kind {
+	case writeRenew:
 		c.renewDone(w, out, rv, now)
+		return
+	case writeDeleteNode:
+		if n := c.nodes[strings.TrimPrefix(w.name, NodeLeasePrefix)]; n != nil {
+			n.deleting = false
+			if out == outcomeFailed {
+				// Not before another full GC period: this is housekeeping.
+				n.changed = now
+			}
+		}
 		return
 	}
 	v := c.vip(w.name)
@@ -763,7 +820,7 @@ func (c *core) shutdown(now time.Time) []write {
 		if v.blocked && v.cacheRV() == v.blockRV {
 			continue
 		}
-		w := releaseOf(name, lv, "shutdown")
+		w := c.releaseOf(name, lv, "shutdown")
 		w.sent = now
 		v.inflight = true
 		ws = append(ws, w)
@@ -779,6 +836,11 @@ func (c *core) inflight() int {
 	}
 	for _, v := range c.vips {
 		if v.inflight {
+			n++
+		}
+	}
+	for _, st := range c.nodes {
+		if st.deleting {
 			n++
 		}
 	}

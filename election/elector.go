@@ -31,6 +31,10 @@ const (
 	RoleVIP = "vip"
 	// NodeLeasePrefix starts every node lease name: node-<nodeName>.
 	NodeLeasePrefix = "node-"
+	// AnnotationReleasedBy on a released VIP lease names the node that
+	// released it; the other candidates rank without it, so the next one
+	// claims at once.
+	AnnotationReleasedBy = "leaselb.io/released-by"
 )
 
 // Defaults for the zero values of Config.
@@ -486,7 +490,7 @@ func (e *Elector) report(c *core) {
 // inbox.
 func (e *Elector) perform(ctx context.Context, w write) {
 	go func() {
-		if w.kind != writeRenew {
+		if w.kind != writeRenew && w.kind != writeDeleteNode {
 			select {
 			case e.inflight <- struct{}{}:
 				defer func() { <-e.inflight }()
@@ -508,7 +512,7 @@ func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
 	defer cancel()
 	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
 	role := RoleVIP
-	if w.kind == writeRenew {
+	if w.kind == writeRenew || w.kind == writeDeleteNode {
 		role = RoleNode
 	}
 	var (
@@ -516,7 +520,7 @@ func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
 		got  *coordinationv1.Lease
 		err  error
 	)
-	if w.kind == writeDelete {
+	if w.kind == writeDelete || w.kind == writeDeleteNode {
 		verb = "delete"
 		rv := w.rv
 		err = leases.Delete(ctx, w.name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})

@@ -481,6 +481,37 @@ func TestElectorTransitions(t *testing.T) {
 			r.e.SetGroups(nil)
 			r.never("deleting", 5*time.Second, func() bool { return api.count("delete vip-203.0.113.10") > 0 })
 		}},
+		{"node lease of a node gone for an hour: collected", func(t *testing.T, api *fakeAPI) {
+			api.put(NodeLeaseName("node-gone"), RoleNode, "node-gone")
+			r := newRig(t, api)
+			r.e.SetGroups(nil)
+			r.eventually("our node lease", func() bool { return api.get(NodeLeaseName(me)) != nil })
+			r.never("deleting a node lease early", 5*time.Second, func() bool { return api.count("delete node-node-gone") > 0 })
+			r.clk.Step(time.Hour)
+			r.eventually("node-node-gone deleted", func() bool { return api.get(NodeLeaseName("node-gone")) == nil })
+		}},
+		{"released lease: the releasing node is ranked out", func(t *testing.T, api *fakeAPI) {
+			other := otherFirst("vip-192.0.2.10")
+			api.put(NodeLeaseName(other), RoleNode, other)
+			r := newRig(t, api)
+			r.others[other] = true
+			r.e.SetGroups([]GroupSpec{spec("vip-192.0.2.10", true, me, other)})
+			r.eventually("our node lease", func() bool { return api.get(NodeLeaseName(me)) != nil })
+			// The other node (ranked first) releases the group it held.
+			api.put("vip-192.0.2.10", RoleVIP, "")
+			l := api.get("vip-192.0.2.10")
+			l.Annotations = map[string]string{AnnotationReleasedBy: other}
+			api.set(func(a *fakeAPI) {
+				a.rv++
+				l.ResourceVersion = strconv.FormatInt(a.rv, 10)
+				_ = a.client.Tracker().Update(leasesGVR, l, testNS)
+			})
+			start := r.clk.Now()
+			r.eventually("claiming", func() bool { return r.holds("vip-192.0.2.10") })
+			if waited := r.clk.Since(start); waited >= DefaultRankStep {
+				t.Errorf("waited %v for a lease released by the node ranked first; want no rank delay", waited)
+			}
+		}},
 		{"fenced: Lost drops at once; re-adopts only after the watch had time", func(t *testing.T, api *fakeAPI) {
 			r := newRig(t, api)
 			r.e.SetGroups([]GroupSpec{spec("vip-192.0.2.10", true, me)})

@@ -173,13 +173,15 @@ func (s *sim) dur(lo, hi time.Duration) time.Duration {
 // apply performs w for writer on the store and returns the outcome.
 func (s *sim) apply(w write, writer string) (outcome, string) {
 	cur := s.store[w.name]
-	if w.kind == writeDelete {
+	if w.kind == writeDelete || w.kind == writeDeleteNode {
 		if cur == nil || strconv.FormatInt(cur.rv, 10) != w.rv {
 			return outcomeConflict, ""
 		}
 		delete(s.store, w.name)
 		s.rv++
-		s.history[w.name] = append(s.history[w.name], simVersion{rv: s.rv, writer: writer, deleted: true})
+		if !cur.node {
+			s.history[w.name] = append(s.history[w.name], simVersion{rv: s.rv, writer: writer, deleted: true})
+		}
 		s.broadcast(w.name, nil)
 		return outcomeOK, ""
 	}
