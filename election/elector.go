@@ -56,8 +56,15 @@ const shutdownBudget = time.Second
 // ErrConfig is wrapped by New's errors about a Config that cannot work.
 var ErrConfig = errors.New("election: invalid config")
 
-// ErrUnhealthy is wrapped by Healthy's errors.
+// ErrUnhealthy is wrapped by every error Healthy returns.
 var ErrUnhealthy = errors.New("election: unhealthy")
+
+// ErrAPIUnreachable is also wrapped by Healthy's error when the node lease
+// is overdue because the API server refuses or cannot be reached. Held
+// groups stay announced meanwhile; restarting the speaker would not help
+// and would stop them being announced until the API server is back, so a
+// liveness probe should not fail on it (a readiness probe may).
+var ErrAPIUnreachable = errors.New("election: API server unreachable")
 
 // NodeLeaseName returns the name of node's node lease.
 func NodeLeaseName(node string) string { return NodeLeasePrefix + node }
@@ -350,8 +357,8 @@ func (e *Elector) Healthy() error {
 		return nil
 	}
 	if e.failing {
-		return fmt.Errorf("%w: node lease %s/%s not renewed for %v, the API server refuses or cannot be reached; check it and the speaker's RBAC (create/update leases). Held groups stay announced meanwhile",
-			ErrUnhealthy, e.cfg.Namespace, NodeLeaseName(e.cfg.Node), late.Round(time.Millisecond))
+		return fmt.Errorf("%w: %w: node lease %s/%s not renewed for %v; check the API server and the speaker's RBAC (create/update leases). Held groups stay announced meanwhile",
+			ErrUnhealthy, ErrAPIUnreachable, e.cfg.Namespace, NodeLeaseName(e.cfg.Node), late.Round(time.Millisecond))
 	}
 	return fmt.Errorf("%w: node lease %s/%s not renewed for %v (period %v) and no renewal is failing: the election loop is stuck",
 		ErrUnhealthy, e.cfg.Namespace, NodeLeaseName(e.cfg.Node), late.Round(time.Millisecond), period)

@@ -550,8 +550,8 @@ func TestElectorTransitions(t *testing.T) {
 			r.eventually("holding", func() bool { return r.holds("vip-192.0.2.10") })
 			api.set(func(a *fakeAPI) { a.down = true })
 			r.never("dropping the group during the outage", 10*time.Second, func() bool { return !r.holds("vip-192.0.2.10") })
-			if err := r.e.Healthy(); err == nil {
-				t.Error("Healthy() = nil during the outage")
+			if err := r.e.Healthy(); !errors.Is(err, ErrUnhealthy) || !errors.Is(err, ErrAPIUnreachable) {
+				t.Errorf("Healthy() during the outage = %v, want ErrUnhealthy and ErrAPIUnreachable", err)
 			}
 			api.set(func(a *fakeAPI) { a.down = false })
 			r.eventually("healthy", func() bool { return r.e.Healthy() == nil })
