@@ -3,8 +3,133 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/leaselb/leaselb/election"
+	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
+	"github.com/leaselb/leaselb/internal/daemon"
+	"github.com/leaselb/leaselb/internal/speaker"
 )
 
-func runSpeaker(_ context.Context, _ []string) error {
-	return errors.New("not built yet")
+// Client-side rate limits of the speaker. A node taking over 1,000 groups
+// claims 1,000 VIP leases: with a burst of 400 and 200/s that takes about
+// 3 s, well inside the election's in-flight bound; in steady state the
+// speaker writes only its node lease.
+const (
+	speakerQPS   = 200
+	speakerBurst = 400
+	// Events get their own, smaller limiter so a burst of Announcing Events
+	// never delays a lease write.
+	speakerEventQPS   = 20
+	speakerEventBurst = 100
+)
+
+func runSpeaker(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
+	var o daemon.Options
+	o.AddFlags(fs, ":7474", ":7475", speakerQPS, speakerBurst)
+	node := fs.String("node-name", os.Getenv("NODE_NAME"),
+		"name of the Node this speaker runs on (default $NODE_NAME; the DaemonSet sets it from spec.nodeName)")
+	requireClass := fs.Bool("require-class", false,
+		"announce only Services with spec.loadBalancerClass "+`"leaselb.io/l2"`+"; by default Services without a class are announced too (use the controller's setting)")
+	renew := fs.Duration("node-lease-renew", election.DefaultNodeLeaseRenew,
+		"how often the node lease is renewed while this node holds a VIP")
+	duration := fs.Duration("node-lease-duration", election.DefaultNodeLeaseDuration,
+		"how long a holder's node lease may stay unchanged before other nodes take its VIPs (the failover time)")
+	idle := fs.Duration("idle-renew", election.DefaultIdleRenew,
+		"how often the node lease is renewed while this node holds nothing")
+	rankStep := fs.Duration("rank-step", election.DefaultRankStep,
+		"how long each candidate waits after the one ranked before it before claiming a free VIP")
+	refresh := fs.Duration("refresh-interval", 60*time.Second,
+		"period of gratuitous ARP / unsolicited NA refreshes for held VIPs, so switches and clients do not forget them; 0 turns them off")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *node == "" {
+		return errors.New("no node name: pass --node-name or set $NODE_NAME (the DaemonSet sets it from spec.nodeName)")
+	}
+	if *renew <= 0 || *duration <= 0 || *renew*2 > *duration {
+		return fmt.Errorf("--node-lease-renew (%s) must be positive and at most half of --node-lease-duration (%s)", *renew, *duration)
+	}
+	if *idle < *renew {
+		return fmt.Errorf("--idle-renew (%s) must not be shorter than --node-lease-renew (%s)", *idle, *renew)
+	}
+	if *rankStep < 0 || *refresh < 0 {
+		return errors.New("--rank-step and --refresh-interval must not be negative")
+	}
+
+	log, err := o.Logger()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	cfg, err := o.RESTConfig("leaselb-speaker/" + version)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	evCfg := *cfg
+	evCfg.QPS, evCfg.Burst = speakerEventQPS, speakerEventBurst
+	events, err := kubernetes.NewForConfig(&evCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client for events: %w", err)
+	}
+	lb, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("leaselb client: %w", err)
+	}
+
+	reg := daemon.NewRegistry()
+	health := &daemon.Health{}
+	s, err := speaker.New(speaker.Config{
+		Kube:              kube,
+		Events:            events,
+		Leaselb:           lb,
+		Namespace:         o.Namespace,
+		Node:              *node,
+		RequireClass:      *requireClass,
+		NodeLeaseRenew:    *renew,
+		NodeLeaseDuration: *duration,
+		IdleRenew:         *idle,
+		RankStep:          *rankStep,
+		Refresh:           *refresh,
+		Logger:            log,
+		Registerer:        reg,
+		Health:            health,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("starting speaker", zap.String("version", version), zap.String("node", *node), zap.String("namespace", o.Namespace),
+		zap.Bool("requireClass", *requireClass), zap.Duration("nodeLeaseRenew", *renew), zap.Duration("nodeLeaseDuration", *duration),
+		zap.Duration("idleRenew", *idle), zap.Duration("rankStep", *rankStep), zap.Duration("refreshInterval", *refresh))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	go func() {
+		err := o.Serve(ctx, log, reg, health)
+		if err != nil {
+			cancel() // without probes and metrics the pod is useless: stop
+		}
+		serveErr <- err
+	}()
+	runErr := s.Run(ctx)
+	cancel()
+	if err := <-serveErr; err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
 }

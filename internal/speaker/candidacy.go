@@ -1,0 +1,400 @@
+package speaker
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/leaselb/leaselb/allocator"
+	"github.com/leaselb/leaselb/api/v1alpha1"
+)
+
+// A Reason says why a node is not a candidate for a group (or why a Service
+// forms no group). The values appear in logs, metrics and Released Events.
+type Reason string
+
+// The reasons, in the order Decide checks them.
+const (
+	// ReasonNotOurClass: the Service has another spec.loadBalancerClass (or
+	// none while --require-class is set).
+	ReasonNotOurClass Reason = "notOurClass"
+	// ReasonNoIP: the Service has no IP in status.loadBalancer.ingress yet.
+	ReasonNoIP Reason = "noIP"
+	// ReasonNoAdvertisement: no L2Advertisement covers the pool of any of the
+	// group's IPs (or an IP is in no known pool).
+	ReasonNoAdvertisement Reason = "noAdvertisement"
+	// ReasonNodeUnknown: the Node object of this node is not in the cache.
+	ReasonNodeUnknown Reason = "nodeUnknown"
+	// ReasonNodeExcluded: the node carries the label
+	// node.kubernetes.io/exclude-from-external-load-balancers.
+	ReasonNodeExcluded Reason = "nodeExcluded"
+	// ReasonNetworkUnavailable: the node's NetworkUnavailable condition is True.
+	ReasonNetworkUnavailable Reason = "networkUnavailable"
+	// ReasonNodeNotSelected: the advertisements covering an IP of the group
+	// all have nodeSelectors that do not match the node.
+	ReasonNodeNotSelected Reason = "nodeNotSelected"
+	// ReasonNoLocalEndpoint: the group has externalTrafficPolicy: Local
+	// Services and the node has no usable endpoint of any of them.
+	ReasonNoLocalEndpoint Reason = "noLocalEndpoint"
+)
+
+// ReasonCandidate is the metric label of groups this node is a candidate for.
+const ReasonCandidate = "candidate"
+
+// allReasons lists every Reason, for metrics that report zero counts too.
+var allReasons = []Reason{ReasonNotOurClass, ReasonNoIP, ReasonNoAdvertisement, ReasonNodeUnknown,
+	ReasonNodeExcluded, ReasonNetworkUnavailable, ReasonNodeNotSelected, ReasonNoLocalEndpoint}
+
+// Inputs are the objects candidacy depends on, as the informers' caches
+// hold them.
+type Inputs struct {
+	Nodes          []*corev1.Node
+	Pools          []*v1alpha1.IPAddressPool
+	Advertisements []*v1alpha1.L2Advertisement
+	EndpointSlices []*discoveryv1.EndpointSlice
+}
+
+// A Decision is whether a node may announce a group and, if so, what.
+type Decision struct {
+	// Candidate is true when the node may hold the group.
+	Candidate bool
+	// Reason says why not, when !Candidate.
+	Reason Reason
+	// Message says the same for a person: the object and the fix.
+	Message string
+	// IPs are the group's IPs that some L2Advertisement covers; the others
+	// are in pools nobody announces and are left out.
+	IPs []netip.Addr
+	// Interfaces are, per IP, the interfaces the advertisements selecting
+	// the node name (the union); nil means the announcer's default choice.
+	Interfaces map[netip.Addr][]string
+}
+
+// World is the cluster as candidacy sees it, indexed once so that deciding
+// every (node, group) pair stays cheap with a thousand groups. It is
+// read-only after NewWorld.
+type World struct {
+	nodes     map[string]*corev1.Node
+	nodeNames []string
+	pools     []poolView
+	ads       []adView
+	// endpoints by Service key (namespace/name).
+	endpoints map[string]*serviceEndpoints
+}
+
+type poolView struct {
+	name   string
+	ranges [][2]netip.Addr
+	ads    []int // indexes into World.ads of the advertisements covering it
+}
+
+type adView struct {
+	name       string
+	nodeSels   []labels.Selector // nil: every node
+	badSel     bool              // a nodeSelector did not parse: select no node
+	interfaces []string
+}
+
+type serviceEndpoints struct {
+	ready, serving map[string]bool // node names with a ready / serving endpoint
+}
+
+// NewWorld indexes in. Objects with errors (a pool entry that does not
+// parse, a selector that does not parse) are tolerated: the bad part counts
+// for nothing, and the controller reports it in the object's status.
+func NewWorld(in Inputs) *World {
+	w := &World{nodes: map[string]*corev1.Node{}, endpoints: map[string]*serviceEndpoints{}}
+	for _, n := range in.Nodes {
+		w.nodes[n.Name] = n
+		w.nodeNames = append(w.nodeNames, n.Name)
+	}
+	sort.Strings(w.nodeNames)
+
+	ads := slices.Clone(in.Advertisements)
+	slices.SortFunc(ads, func(a, b *v1alpha1.L2Advertisement) int { return strings.Compare(a.Name, b.Name) })
+	poolSels := make([][]labels.Selector, len(ads))
+	for i, ad := range ads {
+		v := adView{name: ad.Name, interfaces: slices.Clone(ad.Spec.Interfaces)}
+		for _, s := range ad.Spec.NodeSelectors {
+			sel, err := s.AsSelector()
+			if err != nil {
+				v.badSel = true
+				continue
+			}
+			v.nodeSels = append(v.nodeSels, sel)
+		}
+		for _, s := range ad.Spec.IPAddressPoolSelectors {
+			if sel, err := s.AsSelector(); err == nil {
+				poolSels[i] = append(poolSels[i], sel)
+			}
+		}
+		w.ads = append(w.ads, v)
+	}
+
+	pools := slices.Clone(in.Pools)
+	slices.SortFunc(pools, func(a, b *v1alpha1.IPAddressPool) int { return strings.Compare(a.Name, b.Name) })
+	for _, p := range pools {
+		v := poolView{name: p.Name}
+		for _, a := range p.Spec.Addresses {
+			first, last, err := allocator.ParseRange(string(a))
+			if err != nil {
+				continue
+			}
+			v.ranges = append(v.ranges, [2]netip.Addr{first, last})
+		}
+		for i, ad := range ads {
+			if covers(ad, poolSels[i], p) {
+				v.ads = append(v.ads, i)
+			}
+		}
+		w.pools = append(w.pools, v)
+	}
+
+	for _, s := range in.EndpointSlices {
+		svc := s.Labels[discoveryv1.LabelServiceName]
+		if svc == "" || s.AddressType == discoveryv1.AddressTypeFQDN {
+			continue
+		}
+		key := s.Namespace + "/" + svc
+		e := w.endpoints[key]
+		if e == nil {
+			e = &serviceEndpoints{ready: map[string]bool{}, serving: map[string]bool{}}
+			w.endpoints[key] = e
+		}
+		for _, ep := range s.Endpoints {
+			if ep.NodeName == nil || *ep.NodeName == "" || len(ep.Addresses) == 0 {
+				continue
+			}
+			// A nil condition means unknown, which consumers must read as
+			// true (discovery.k8s.io/v1 API); serving defaults to ready.
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			serving := ready
+			if ep.Conditions.Serving != nil {
+				serving = *ep.Conditions.Serving
+			}
+			if ready {
+				e.ready[*ep.NodeName] = true
+			}
+			if serving {
+				e.serving[*ep.NodeName] = true
+			}
+		}
+	}
+	return w
+}
+
+// covers reports whether ad covers pool p: it names it, selects it by
+// label, or names and selects no pool at all (then it covers every pool).
+func covers(ad *v1alpha1.L2Advertisement, sels []labels.Selector, p *v1alpha1.IPAddressPool) bool {
+	if len(ad.Spec.IPAddressPools) == 0 && len(ad.Spec.IPAddressPoolSelectors) == 0 {
+		return true
+	}
+	if slices.Contains(ad.Spec.IPAddressPools, p.Name) {
+		return true
+	}
+	for _, s := range sels {
+		if s.Matches(labels.Set(p.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// NodeNames returns the names of every node the World knows, sorted.
+func (w *World) NodeNames() []string { return w.nodeNames }
+
+// poolOf returns the pool holding ip, or nil.
+func (w *World) poolOf(ip netip.Addr) *poolView {
+	for i := range w.pools {
+		for _, r := range w.pools[i].ranges {
+			if r[0].Compare(ip) <= 0 && ip.Compare(r[1]) <= 0 {
+				return &w.pools[i]
+			}
+		}
+	}
+	return nil
+}
+
+// groupView is the part of a decision that does not depend on the node,
+// computed once per group.
+type groupView struct {
+	w      *World
+	g      Group
+	reason Reason // group-level reason, if any
+	msg    string
+	ips    []netip.Addr // advertised IPs
+	ads    [][]int      // per advertised IP, the covering advertisements
+	local  []string     // keys of the group's externalTrafficPolicy: Local Services
+}
+
+func (w *World) view(g Group, requireClass bool) *groupView {
+	v := &groupView{w: w, g: g}
+	anyOurs := false
+	for _, s := range g.Services {
+		if ours(s, requireClass) {
+			anyOurs = true
+		}
+		if s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+			v.local = append(v.local, serviceKey(s))
+		}
+	}
+	switch {
+	case !anyOurs:
+		v.reason, v.msg = ReasonNotOurClass, fmt.Sprintf("group %s: no Service in it has spec.loadBalancerClass %q%s",
+			g.Name, v1alpha1.LoadBalancerClass, classHint(requireClass))
+		return v
+	case len(g.IPs) == 0:
+		v.reason, v.msg = ReasonNoIP, fmt.Sprintf("group %s: no IP in status.loadBalancer.ingress yet; the controller assigns one", g.Name)
+		return v
+	}
+	var missing []string
+	for _, ip := range g.IPs {
+		p := w.poolOf(ip)
+		switch {
+		case p == nil:
+			missing = append(missing, fmt.Sprintf("%s is in no IPAddressPool", ip))
+		case len(p.ads) == 0:
+			missing = append(missing, fmt.Sprintf("%s is in IPAddressPool %q, which no L2Advertisement covers", ip, p.name))
+		default:
+			v.ips = append(v.ips, ip)
+			v.ads = append(v.ads, p.ads)
+		}
+	}
+	if len(v.ips) == 0 {
+		v.reason = ReasonNoAdvertisement
+		v.msg = fmt.Sprintf("group %s is not announced: %s; create an L2Advertisement for the pool", g.Name, strings.Join(missing, "; "))
+	}
+	return v
+}
+
+func classHint(requireClass bool) string {
+	if requireClass {
+		return " (--require-class is set, so Services without a class are not ours)"
+	}
+	return " or none"
+}
+
+// Decide decides whether node may announce group g, and if not, why. It is
+// a pure function of the World, the group and requireClass. The checks run
+// in the order of the Reason constants; the first that fails is the reason.
+func (w *World) Decide(node string, g Group, requireClass bool) Decision {
+	return w.view(g, requireClass).decide(node)
+}
+
+// Candidates returns every node the World knows that Decide makes a
+// candidate for g, sorted.
+func (w *World) Candidates(g Group, requireClass bool) []string {
+	return w.view(g, requireClass).candidates()
+}
+
+func (v *groupView) candidates() []string {
+	if v.reason != "" {
+		return nil
+	}
+	var out []string
+	for _, n := range v.w.nodeNames {
+		if v.decide(n).Candidate {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (v *groupView) decide(node string) Decision {
+	no := func(r Reason, format string, args ...any) Decision {
+		return Decision{Reason: r, Message: fmt.Sprintf(format, args...)}
+	}
+	if v.reason != "" {
+		return Decision{Reason: v.reason, Message: v.msg}
+	}
+	n := v.w.nodes[node]
+	if n == nil {
+		return no(ReasonNodeUnknown, "node %s: no Node object of that name; check the speaker's --node-name (it must be the Node's name)", node)
+	}
+	if _, ok := n.Labels[v1alpha1.LabelExcludeFromLB]; ok {
+		return no(ReasonNodeExcluded, "node %s carries the label %s; remove it to let the node announce", node, v1alpha1.LabelExcludeFromLB)
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
+			return no(ReasonNetworkUnavailable, "node %s has condition NetworkUnavailable=True (%s); the node's network plugin must clear it", node, c.Reason)
+		}
+	}
+	d := Decision{Interfaces: map[netip.Addr][]string{}}
+	for i, ip := range v.ips {
+		ifaces, selected := []string{}, false
+		for _, a := range v.ads[i] {
+			ad := &v.w.ads[a]
+			if !ad.selects(n) {
+				continue
+			}
+			selected = true
+			if ifaces != nil && len(ad.interfaces) == 0 {
+				ifaces = nil // one advertisement without interfaces: the default choice
+			} else if ifaces != nil {
+				ifaces = append(ifaces, ad.interfaces...)
+			}
+		}
+		if !selected {
+			var names []string
+			for _, a := range v.ads[i] {
+				names = append(names, v.w.ads[a].name)
+			}
+			return no(ReasonNodeNotSelected, "group %s: node %s matches the nodeSelectors of no L2Advertisement covering %s (%s); label the node or widen a nodeSelector",
+				v.g.Name, node, ip, strings.Join(names, ", "))
+		}
+		if ifaces != nil {
+			slices.Sort(ifaces)
+			ifaces = slices.Compact(ifaces)
+		}
+		d.IPs = append(d.IPs, ip)
+		d.Interfaces[ip] = ifaces
+	}
+	if len(v.local) > 0 && !v.hasLocalEndpoint(node) {
+		return no(ReasonNoLocalEndpoint, "group %s: %s has externalTrafficPolicy Local and node %s has no ready endpoint of it",
+			v.g.Name, strings.Join(v.local, ", "), node)
+	}
+	d.Candidate = true
+	return d
+}
+
+// hasLocalEndpoint reports whether node has a usable endpoint of any Local
+// Service of the group. Usable: ready; or serving (for instance
+// terminating but still serving) when no endpoint of that Service is ready
+// anywhere, as kube-proxy falls back to serving endpoints then. ANY rather
+// than EVERY Local Service: Local Services may share an IP only with the
+// same Pod selector, so their endpoints are the same Pods, and EVERY would
+// release and re-claim the group whenever one Service's slices are updated a
+// moment before another's.
+func (v *groupView) hasLocalEndpoint(node string) bool {
+	for _, key := range v.local {
+		e := v.w.endpoints[key]
+		if e == nil {
+			continue
+		}
+		if e.ready[node] || (len(e.ready) == 0 && e.serving[node]) {
+			return true
+		}
+	}
+	return false
+}
+
+// selects reports whether the advertisement's nodeSelectors match n (any of
+// them; none means every node).
+func (a *adView) selects(n *corev1.Node) bool {
+	if len(a.nodeSels) == 0 {
+		return !a.badSel
+	}
+	set := labels.Set(n.Labels)
+	for _, s := range a.nodeSels {
+		if s.Matches(set) {
+			return true
+		}
+	}
+	return false
+}

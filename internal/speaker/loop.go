@@ -1,0 +1,566 @@
+package speaker
+
+import (
+	"maps"
+	"net"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+
+	"github.com/leaselb/leaselb/election"
+	lblisters "github.com/leaselb/leaselb/internal/client/listers/api/v1alpha1"
+	"github.com/leaselb/leaselb/l2"
+)
+
+// Annotations the speaker writes on Leases (through the election).
+const (
+	// MACsAnnotation on a node lease lists the MACs of the node's
+	// announcing interfaces, comma-separated, so every speaker can tell a
+	// successor's gratuitous ARP from a foreign host's.
+	MACsAnnotation = "leaselb.io/macs"
+	// IPsAnnotation on a VIP lease lists the group's IPs, for people
+	// reading `kubectl get leases`.
+	IPsAnnotation = "leaselb.io/ips"
+	// ServicesAnnotation on a VIP lease lists the group's Services
+	// (namespace/name), for the same readers.
+	ServicesAnnotation = "leaselb.io/services"
+)
+
+// Event reasons the speaker raises on Services.
+const (
+	EventAnnouncing = "Announcing"
+	EventReleased   = "Released"
+	EventIPConflict = "IPConflict"
+)
+
+// Release reasons other than the candidacy Reasons.
+const (
+	releaseShutdown     = "shutdown"
+	releaseGroupRemoved = "groupRemoved"
+	releaseFenced       = "fenced"
+	releaseTakenOver    = "takenOver"
+	releaseLeaseLost    = "leaseLost"
+)
+
+// conflictEventInterval rate-limits IPConflict Events per (IP, MAC).
+const conflictEventInterval = 5 * time.Minute
+
+// elector is what the loop needs of election.Elector.
+type elector interface {
+	SetGroups(groups []election.GroupSpec)
+	Changed() <-chan struct{}
+	Held() []election.Held
+	Lost(group string)
+	Holder(group string) (string, bool)
+	SetNodeAnnotations(a map[string]string)
+}
+
+// announcer is what the loop needs of l2.Announcer.
+type announcer interface {
+	Set(desired []l2.Announcement)
+	Claims() <-chan l2.Claim
+	Interfaces(ip netip.Addr) []string
+	MACs() []net.HardwareAddr
+}
+
+var (
+	_ elector   = (*election.Elector)(nil)
+	_ announcer = (*l2.Announcer)(nil)
+)
+
+// sources are the informers' caches the loop reads.
+type sources struct {
+	services  corelisters.ServiceLister
+	slices    discoverylisters.EndpointSliceLister
+	nodes     corelisters.NodeLister
+	pools     lblisters.IPAddressPoolNamespaceLister
+	ads       lblisters.L2AdvertisementNamespaceLister
+	leases    coordinationlisters.LeaseNamespaceLister
+	namespace string
+}
+
+// loopConfig is what the loop needs besides its collaborators.
+type loopConfig struct {
+	node              string
+	requireClass      bool
+	nodeLeaseDuration time.Duration
+	clock             clock.PassiveClock
+	log               *zap.Logger
+	recorder          record.EventRecorder
+	m                 *metrics
+}
+
+// groupState is one group as the last recompute saw it.
+type groupState struct {
+	group    Group
+	decision Decision
+}
+
+// announced is a group this node announces.
+type announced struct {
+	since    time.Time // Held.Since of the term being announced
+	ips      []netip.Addr
+	services []string // keys, for Released Events after the group is gone
+}
+
+// loop owns the speaker's state; only its goroutine touches the fields
+// below the channels.
+type loop struct {
+	cfg loopConfig
+	el  elector
+	an  announcer
+	src sources
+
+	// kick wakes the loop after an informer change (buffer 1: coalesces).
+	kick chan struct{}
+	// kickedAt is when the oldest unprocessed kick was sent (unix nanos on
+	// the clock, 0: none), for the health check.
+	kickedAt atomic.Int64
+	// ownSeen is when the cache last showed our node lease change (unix
+	// nanos on the clock): the watch delivers our renewals, so the cache is
+	// current.
+	ownSeen atomic.Int64
+	ownRV   atomic.Pointer[string]
+
+	groups     map[string]*groupState
+	lastSpecs  []election.GroupSpec
+	ann        map[string]*announced
+	lastSet    []l2.Announcement
+	fenced     map[string]time.Time // group -> Held.Since of the term we fenced
+	successor  map[string]string    // group -> node seen announcing it
+	conflicts  map[string]time.Time // ip|mac -> last IPConflict Event
+	macs       string
+	recomputed bool
+	stopping   bool
+}
+
+func newLoop(cfg loopConfig, el elector, an announcer, src sources) *loop {
+	if cfg.log == nil {
+		cfg.log = zap.NewNop()
+	}
+	if cfg.clock == nil {
+		cfg.clock = clock.RealClock{}
+	}
+	if cfg.recorder == nil {
+		cfg.recorder = &record.FakeRecorder{}
+	}
+	return &loop{
+		cfg:       cfg,
+		el:        el,
+		an:        an,
+		src:       src,
+		kick:      make(chan struct{}, 1),
+		groups:    map[string]*groupState{},
+		ann:       map[string]*announced{},
+		fenced:    map[string]time.Time{},
+		successor: map[string]string{},
+		conflicts: map[string]time.Time{},
+	}
+}
+
+// changed is the informers' event handler: it only wakes the loop.
+func (l *loop) changed() {
+	l.kickedAt.CompareAndSwap(0, l.cfg.clock.Now().UnixNano())
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// observeLease records when our own node lease changed in the cache.
+func (l *loop) observeLease(obj any) {
+	lease, ok := obj.(interface {
+		GetName() string
+		GetResourceVersion() string
+	})
+	if !ok || lease.GetName() != election.NodeLeaseName(l.cfg.node) {
+		return
+	}
+	rv := lease.GetResourceVersion()
+	if old := l.ownRV.Load(); old != nil && *old == rv {
+		return
+	}
+	l.ownRV.Store(&rv)
+	l.ownSeen.Store(l.cfg.clock.Now().UnixNano())
+}
+
+// recompute rebuilds the groups and this node's candidacy from the caches
+// and hands them to the election.
+func (l *loop) recompute() {
+	l.kickedAt.Store(0)
+	start := l.cfg.clock.Now()
+	services, _ := l.src.services.List(labels.Everything())
+	nodes, _ := l.src.nodes.List(labels.Everything())
+	slicesList, _ := l.src.slices.List(labels.Everything())
+	pools, _ := l.src.pools.List(labels.Everything())
+	ads, _ := l.src.ads.List(labels.Everything())
+
+	groups, ignored := Groups(services, l.cfg.requireClass)
+	w := NewWorld(Inputs{Nodes: nodes, Pools: pools, Advertisements: ads, EndpointSlices: slicesList})
+	next := make(map[string]*groupState, len(groups))
+	specs := make([]election.GroupSpec, 0, len(groups))
+	counts := map[string]int{}
+	for _, g := range groups {
+		v := w.view(g, l.cfg.requireClass)
+		d := v.decide(l.cfg.node)
+		spec := election.GroupSpec{
+			Name:        g.Name,
+			Candidate:   d.Candidate,
+			Reason:      string(d.Reason),
+			Candidates:  v.candidates(),
+			Annotations: leaseAnnotations(g),
+		}
+		specs = append(specs, spec)
+		next[g.Name] = &groupState{group: g, decision: d}
+		if d.Candidate {
+			counts[ReasonCandidate]++
+		} else {
+			counts[string(d.Reason)]++
+		}
+		if old := l.groups[g.Name]; old == nil || old.decision.Reason != d.Reason {
+			if d.Candidate {
+				l.cfg.log.Debug("candidate for group", zap.String("group", g.Name), zap.String("lease", g.Name),
+					zap.Stringers("ips", g.IPs), zap.Strings("candidates", spec.Candidates))
+			} else {
+				l.cfg.log.Debug("not a candidate for group", zap.String("group", g.Name), zap.String("lease", g.Name),
+					zap.String("reason", string(d.Reason)), zap.String("why", d.Message), zap.Strings("candidates", spec.Candidates))
+			}
+		}
+	}
+	l.groups = next
+	if !l.recomputed || !reflect.DeepEqual(specs, l.lastSpecs) {
+		l.el.SetGroups(specs)
+		l.lastSpecs = specs
+	}
+	l.recomputed = true
+
+	for _, r := range allReasons {
+		l.cfg.m.candidacy.WithLabelValues(string(r)).Set(float64(counts[string(r)]))
+	}
+	l.cfg.m.candidacy.WithLabelValues(ReasonCandidate).Set(float64(counts[ReasonCandidate]))
+	ign := map[Reason]int{}
+	for _, i := range ignored {
+		ign[i.Reason]++
+	}
+	for _, r := range []Reason{ReasonNotOurClass, ReasonNoIP} {
+		l.cfg.m.ignored.WithLabelValues(string(r)).Set(float64(ign[r]))
+	}
+	l.cfg.m.recompute.Observe(l.cfg.clock.Since(start).Seconds())
+}
+
+// leaseAnnotations are written on a group's VIP lease by its holder.
+func leaseAnnotations(g Group) map[string]string {
+	ips := make([]string, len(g.IPs))
+	for i, ip := range g.IPs {
+		ips[i] = ip.String()
+	}
+	svcs := make([]string, len(g.Services))
+	for i, s := range g.Services {
+		svcs[i] = serviceKey(s)
+	}
+	s := strings.Join(svcs, ",")
+	if len(s) > 1024 {
+		// Readability only: keep Lease objects small for huge sharing groups.
+		s = s[:1024] + ",..."
+	}
+	return map[string]string{IPsAnnotation: strings.Join(ips, ","), ServicesAnnotation: s}
+}
+
+// reconcile makes the announcer answer for exactly the groups this node
+// holds and is still a candidate for, minus those fenced on the wire, and
+// raises the Events of what changed.
+func (l *loop) reconcile() {
+	if !l.recomputed {
+		return
+	}
+	want := map[string]*announced{}
+	if !l.stopping {
+		for _, h := range l.el.Held() {
+			if since, ok := l.fenced[h.Group]; ok && since.Equal(h.Since) {
+				continue // we saw a successor announce it; the election catches up
+			}
+			gs := l.groups[h.Group]
+			if gs == nil || !gs.decision.Candidate {
+				continue // the election releases it on its next turn
+			}
+			svcs := make([]string, len(gs.group.Services))
+			for i, s := range gs.group.Services {
+				svcs[i] = serviceKey(s)
+			}
+			want[h.Group] = &announced{since: h.Since, ips: gs.decision.IPs, services: svcs}
+		}
+	}
+	// A fenced term that left Held() is over: forget it, so that a later
+	// lawful claim is announced again.
+	heldNow := map[string]time.Time{}
+	for _, h := range l.el.Held() {
+		heldNow[h.Group] = h.Since
+	}
+	for g, since := range l.fenced {
+		if s, ok := heldNow[g]; !ok || !s.Equal(since) {
+			delete(l.fenced, g)
+		}
+	}
+
+	anns := l.announcements(want)
+	if !reflect.DeepEqual(anns, l.lastSet) {
+		start := l.cfg.clock.Now()
+		l.an.Set(anns)
+		l.cfg.m.annInterval.Observe(l.cfg.clock.Since(start).Seconds())
+		l.lastSet = anns
+	}
+	now := l.cfg.clock.Now()
+
+	for _, name := range sortedKeys(l.ann) {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		reason, why := l.releaseReason(name)
+		old := l.ann[name]
+		l.cfg.m.handovers.WithLabelValues("out", reason).Inc()
+		l.cfg.log.Info("stopped announcing group", zap.String("group", name), zap.String("lease", name),
+			zap.Stringers("ips", old.ips), zap.String("reason", reason), zap.String("why", why))
+		for _, s := range l.existingServices(old.services) {
+			l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventReleased,
+				"node %s stopped announcing %s: %s", l.cfg.node, joinIPs(old.ips), reasonText(reason, why))
+		}
+		delete(l.successor, name)
+	}
+	for _, name := range sortedKeys(want) {
+		if old, ok := l.ann[name]; ok && old.since.Equal(want[name].since) {
+			continue
+		}
+		a := want[name]
+		latency := now.Sub(a.since)
+		l.cfg.m.claimToAnn.Observe(latency.Seconds())
+		l.cfg.m.handovers.WithLabelValues("in", "won").Inc()
+		var ifaces []string
+		for _, ip := range a.ips {
+			ifaces = append(ifaces, l.an.Interfaces(ip)...)
+		}
+		slices.Sort(ifaces)
+		ifaces = slices.Compact(ifaces)
+		l.cfg.log.Info("announcing group", zap.String("group", name), zap.String("lease", name),
+			zap.Stringers("ips", a.ips), zap.Strings("interfaces", ifaces), zap.Duration("claimToAnnounce", latency))
+		for _, s := range l.existingServices(a.services) {
+			if len(ifaces) == 0 {
+				l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
+					"node %s holds %s but no interface of it can announce it: none is up with an address in its subnet (or named by the L2Advertisement's interfaces); set spec.interfaces in the L2Advertisement",
+					l.cfg.node, joinIPs(a.ips))
+				continue
+			}
+			l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventAnnouncing,
+				"announcing %s from node %s on %s", joinIPs(a.ips), l.cfg.node, strings.Join(ifaces, ", "))
+		}
+	}
+	l.ann = want
+	l.cfg.m.held.Set(float64(len(want)))
+}
+
+// announcements turns the announced groups into the announcer's desired
+// set: one Announcement per group and interface list.
+func (l *loop) announcements(want map[string]*announced) []l2.Announcement {
+	var out []l2.Announcement
+	for _, name := range sortedKeys(want) {
+		d := l.groups[name].decision
+		var byIfaces []l2.Announcement
+		for _, ip := range want[name].ips {
+			ifaces := d.Interfaces[ip]
+			i := slices.IndexFunc(byIfaces, func(a l2.Announcement) bool { return slices.Equal(a.Interfaces, ifaces) })
+			if i < 0 {
+				byIfaces = append(byIfaces, l2.Announcement{Group: name, Interfaces: ifaces})
+				i = len(byIfaces) - 1
+			}
+			byIfaces[i].IPs = append(byIfaces[i].IPs, ip)
+		}
+		out = append(out, byIfaces...)
+	}
+	return out
+}
+
+// releaseReason says why this node stopped announcing group name.
+func (l *loop) releaseReason(name string) (reason, why string) {
+	gs := l.groups[name]
+	switch {
+	case l.stopping:
+		return releaseShutdown, "the speaker is shutting down; another node takes over"
+	case gs == nil:
+		return releaseGroupRemoved, "the group no longer exists (Service deleted, its IP changed or it stopped being a LoadBalancer of ours)"
+	case !gs.decision.Candidate:
+		return string(gs.decision.Reason), gs.decision.Message
+	case l.successor[name] != "":
+		return releaseFenced, "node " + l.successor[name] + " was seen announcing it on the wire"
+	}
+	if h, ok := l.el.Holder(name); ok && h != l.cfg.node {
+		return releaseTakenOver, "node " + h + " holds its lease now"
+	}
+	return releaseLeaseLost, "this node no longer holds its lease"
+}
+
+func reasonText(reason, why string) string {
+	if why == "" {
+		return reason
+	}
+	return reason + ": " + why
+}
+
+// existingServices returns the Services named by keys that the cache still
+// holds.
+func (l *loop) existingServices(keys []string) []*corev1.Service {
+	var out []*corev1.Service
+	for _, k := range keys {
+		ns, name, _ := strings.Cut(k, "/")
+		if s, err := l.src.services.Services(ns).Get(name); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// claim handles a frame that claims one of our VIPs from another MAC.
+func (l *loop) claim(c l2.Claim) {
+	ip := c.IP.Unmap().WithZone("")
+	group := ""
+	for _, name := range sortedKeys(l.ann) {
+		if slices.Contains(l.ann[name].ips, ip) {
+			group = name
+			break
+		}
+	}
+	fields := []zap.Field{zap.String("ip", ip.String()), zap.String("mac", c.MAC.String()), zap.String("interface", c.Interface)}
+	if group == "" {
+		l.cfg.m.wireClaims.WithLabelValues("stale").Inc()
+		l.cfg.log.Debug("claim for an IP this node does not announce (any more)", fields...)
+		return
+	}
+	fields = append(fields, zap.String("group", group), zap.String("lease", group))
+	owner := l.macOwner(c.MAC)
+	if owner == l.cfg.node {
+		l.cfg.m.wireClaims.WithLabelValues("stale").Inc()
+		return
+	}
+	if owner == "" {
+		l.conflict(group, ip, c, fields)
+		return
+	}
+	fields = append(fields, zap.String("claimant", owner))
+	holder, known := l.el.Holder(group)
+	seen := time.Unix(0, l.ownSeen.Load())
+	current := l.ownSeen.Load() != 0 && l.cfg.clock.Since(seen) < l.cfg.nodeLeaseDuration
+	if known && holder == l.cfg.node && current {
+		// Our cache is current (it delivered one of our renewals within a
+		// node-lease duration, so nobody can have judged us expired) and
+		// names us: the claimant is a predecessor that has not seen our
+		// announcement yet, and stops when it does.
+		l.cfg.m.wireClaims.WithLabelValues("predecessor").Inc()
+		l.cfg.log.Debug("claim from a speaker whose lease is stale; keeping the group", fields...)
+		return
+	}
+	// The claimant holds the lease as our cache shows it, or our cache is
+	// not current (we may be cut off from the API server): a successor took
+	// over. Stop now; the election re-reads the lease.
+	l.cfg.m.wireClaims.WithLabelValues("successor").Inc()
+	l.cfg.log.Info("a successor announces a group this node holds; stopping at once", append(fields,
+		zap.String("leaseHolder", holder), zap.Bool("cacheCurrent", current))...)
+	l.fenced[group] = l.ann[group].since
+	l.successor[group] = owner
+	l.el.Lost(group)
+	l.reconcile()
+}
+
+// conflict handles a claim from a MAC no speaker has published.
+func (l *loop) conflict(group string, ip netip.Addr, c l2.Claim, fields []zap.Field) {
+	l.cfg.m.wireClaims.WithLabelValues("conflict").Inc()
+	l.cfg.m.conflicts.Inc()
+	now := l.cfg.clock.Now()
+	key := ip.String() + "|" + c.MAC.String()
+	if last, ok := l.conflicts[key]; ok && now.Sub(last) < conflictEventInterval {
+		return
+	}
+	if len(l.conflicts) > 1000 {
+		for k, t := range l.conflicts {
+			if now.Sub(t) >= conflictEventInterval {
+				delete(l.conflicts, k)
+			}
+		}
+	}
+	l.conflicts[key] = now
+	l.cfg.log.Warn("IP conflict: a host that runs no speaker claims a VIP this node announces", fields...)
+	for _, s := range l.existingServices(l.ann[group].services) {
+		l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventIPConflict,
+			"%s is claimed on %s's interface %s by MAC %s, which belongs to no leaselb speaker: another host uses this IP; remove it from that host or from the IPAddressPool",
+			ip, l.cfg.node, c.Interface, c.MAC)
+	}
+}
+
+// macOwner returns the node whose node lease lists mac, or "".
+func (l *loop) macOwner(mac net.HardwareAddr) string {
+	leases, err := l.src.leases.List(labels.SelectorFromSet(labels.Set{election.RoleLabel: election.RoleNode}))
+	if err != nil {
+		return ""
+	}
+	want := strings.ToLower(mac.String())
+	for _, lease := range leases {
+		for _, m := range strings.Split(lease.Annotations[MACsAnnotation], ",") {
+			hw, err := net.ParseMAC(strings.TrimSpace(m))
+			if err == nil && strings.ToLower(hw.String()) == want {
+				return strings.TrimPrefix(lease.Name, election.NodeLeasePrefix)
+			}
+		}
+	}
+	return ""
+}
+
+// publishMACs hands the election this node's announcing MACs for its node
+// lease when they changed.
+func (l *loop) publishMACs() {
+	joined := macString(l.an.MACs())
+	if joined == l.macs {
+		return
+	}
+	l.macs = joined
+	l.el.SetNodeAnnotations(map[string]string{MACsAnnotation: joined})
+	l.cfg.log.Info("announcing interfaces' MACs published on the node lease", zap.String("macs", joined))
+}
+
+// stop stops announcing everything (the election releases the leases
+// meanwhile) and raises the Released Events.
+func (l *loop) stop() {
+	l.stopping = true
+	l.reconcile()
+}
+
+// macString is the MACsAnnotation value for macs: lower case, sorted,
+// comma-separated.
+func macString(macs []net.HardwareAddr) string {
+	s := make([]string, len(macs))
+	for i, m := range macs {
+		s[i] = strings.ToLower(m.String())
+	}
+	slices.Sort(s)
+	return strings.Join(slices.Compact(s), ",")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+func joinIPs(ips []netip.Addr) string {
+	s := make([]string, len(ips))
+	for i, ip := range ips {
+		s[i] = ip.String()
+	}
+	return strings.Join(s, ", ")
+}

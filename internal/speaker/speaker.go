@@ -1,0 +1,443 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+
+	"github.com/leaselb/leaselb/election"
+	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
+	lbinformers "github.com/leaselb/leaselb/internal/client/informers/externalversions"
+	"github.com/leaselb/leaselb/internal/daemon"
+	"github.com/leaselb/leaselb/l2"
+)
+
+// Component is the Event source and the field manager of the speaker.
+const Component = "leaselb-speaker"
+
+// ErrConfig is wrapped by New's errors about a Config that cannot work.
+var ErrConfig = errors.New("speaker: invalid config")
+
+// Timings of the health checks. They are generous on purpose: a failing
+// /healthz restarts the speaker, which drops every VIP it announces.
+const (
+	// syncGrace is how long the informers may take to sync before /healthz
+	// fails.
+	syncGrace = time.Minute
+	// stuckAfter is how long a cluster change may wait for the loop before
+	// /healthz fails.
+	stuckAfter = 30 * time.Second
+	// watchFailingAfter is how long an informer's watch may fail before
+	// /readyz fails.
+	watchFailingAfter = 30 * time.Second
+)
+
+// Config is what a Speaker needs. Kube, Leaselb, Namespace and Node are
+// required; zero durations take the election's defaults.
+type Config struct {
+	// Kube reads Services, EndpointSlices and Nodes and writes Leases.
+	Kube kubernetes.Interface
+	// Events writes the Events; a separate client keeps a burst of Events
+	// from queueing Lease writes behind it in the rate limiter. Nil: Kube.
+	Events kubernetes.Interface
+	// Leaselb reads IPAddressPools and L2Advertisements.
+	Leaselb versioned.Interface
+	// Namespace holds the pools, advertisements and Leases.
+	Namespace string
+	// Node is this node's name (the Node object's name).
+	Node string
+	// RequireClass: serve only Services with spec.loadBalancerClass
+	// leaselb.io/l2.
+	RequireClass bool
+	// Election timings; see election.Config.
+	NodeLeaseRenew, NodeLeaseDuration, IdleRenew, RankStep time.Duration
+	// Refresh is the period of gratuitous refreshes; 0 turns them off.
+	Refresh time.Duration
+	// Clock drives every timing decision; nil means the real clock.
+	Clock clock.WithTicker
+	// Logger receives state changes at info and the rest at debug.
+	Logger *zap.Logger
+	// Registerer receives the speaker's, the election's and the
+	// announcer's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Health receives the liveness and readiness checks; nil adds none.
+	Health *daemon.Health
+
+	// announcer replaces the l2 Announcer in tests.
+	announcer interface {
+		announcer
+		Close() error
+	}
+}
+
+// A Speaker runs the speaker's informers, election, announcer and loop.
+type Speaker struct {
+	cfg   Config
+	log   *zap.Logger
+	clock clock.WithTicker
+
+	kubeInf   informers.SharedInformerFactory
+	leaseInf  informers.SharedInformerFactory
+	lbInf     lbinformers.SharedInformerFactory
+	informers map[string]cache.SharedIndexInformer
+
+	el *election.Elector
+	an interface {
+		announcer
+		Close() error
+	}
+	loop *loop
+
+	broadcaster record.EventBroadcaster
+
+	started time.Time
+	mu      sync.Mutex
+	synced  bool
+	watch   map[string]*watchFailure
+}
+
+// watchFailure is an informer's ongoing list/watch failure.
+type watchFailure struct {
+	since  time.Time
+	err    error
+	lastRV string // LastSyncResourceVersion when it failed: a change means it recovered
+}
+
+// New checks cfg, creates the informers, the election and the announcer,
+// and returns a Speaker ready to Run.
+func New(cfg Config) (*Speaker, error) {
+	switch {
+	case cfg.Kube == nil:
+		return nil, fmt.Errorf("%w: Kube client is nil", ErrConfig)
+	case cfg.Leaselb == nil:
+		return nil, fmt.Errorf("%w: Leaselb client is nil", ErrConfig)
+	case cfg.Namespace == "":
+		return nil, fmt.Errorf("%w: namespace is empty; set --namespace (leaselb-system)", ErrConfig)
+	case cfg.Node == "":
+		return nil, fmt.Errorf("%w: node name is empty; set --node-name or $NODE_NAME (spec.nodeName through the downward API)", ErrConfig)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Events == nil {
+		cfg.Events = cfg.Kube
+	}
+	if cfg.NodeLeaseDuration <= 0 {
+		cfg.NodeLeaseDuration = election.DefaultNodeLeaseDuration
+	}
+	if cfg.IdleRenew <= 0 {
+		cfg.IdleRenew = election.DefaultIdleRenew
+	}
+	log := cfg.Logger.With(zap.String("node", cfg.Node))
+	s := &Speaker{cfg: cfg, log: log, clock: cfg.Clock, informers: map[string]cache.SharedIndexInformer{},
+		watch: map[string]*watchFailure{}, started: cfg.Clock.Now()}
+
+	// Resync 0 everywhere: the loop recomputes from the caches on every
+	// change, and a Lease resync would look like a re-list to the election.
+	s.kubeInf = informers.NewSharedInformerFactory(cfg.Kube, 0)
+	s.leaseInf = informers.NewSharedInformerFactoryWithOptions(cfg.Kube, 0,
+		informers.WithNamespace(cfg.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = election.RoleLabel }))
+	s.lbInf = lbinformers.NewSharedInformerFactoryWithOptions(cfg.Leaselb, 0, lbinformers.WithNamespace(cfg.Namespace))
+
+	svcInf := s.kubeInf.Core().V1().Services()
+	sliceInf := s.kubeInf.Discovery().V1().EndpointSlices()
+	nodeInf := s.kubeInf.Core().V1().Nodes()
+	poolInf := s.lbInf.Leaselb().V1alpha1().IPAddressPools()
+	adInf := s.lbInf.Leaselb().V1alpha1().L2Advertisements()
+	leaseInf := s.leaseInf.Coordination().V1().Leases()
+	s.informers = map[string]cache.SharedIndexInformer{
+		"services": svcInf.Informer(), "endpointslices": sliceInf.Informer(), "nodes": nodeInf.Informer(),
+		"ipaddresspools": poolInf.Informer(), "l2advertisements": adInf.Informer(), "leases": leaseInf.Informer(),
+	}
+	for name, inf := range s.informers {
+		if err := inf.SetTransform(stripManagedFields); err != nil {
+			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
+		}
+		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { s.watchFailed(name, err) }); err != nil {
+			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
+		}
+	}
+
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	an := cfg.announcer
+	if an == nil {
+		a, err := l2.NewAnnouncer(l2.Config{Logger: cfg.Logger, Registerer: cfg.Registerer, Refresh: cfg.Refresh, Clock: cfg.Clock})
+		if err != nil {
+			return nil, fmt.Errorf("speaker: starting the ARP/NDP announcer: %w", err)
+		}
+		an = a
+	}
+	s.an = an
+	macs := macString(an.MACs())
+	el, err := election.New(election.Config{
+		Client:            cfg.Kube,
+		Leases:            leaseInf.Informer(),
+		Namespace:         cfg.Namespace,
+		Node:              cfg.Node,
+		Clock:             cfg.Clock,
+		NodeLeaseRenew:    cfg.NodeLeaseRenew,
+		NodeLeaseDuration: cfg.NodeLeaseDuration,
+		IdleRenew:         cfg.IdleRenew,
+		RankStep:          cfg.RankStep,
+		NodeAnnotations:   map[string]string{MACsAnnotation: macs},
+		Logger:            cfg.Logger,
+		Registerer:        cfg.Registerer,
+	})
+	if err != nil {
+		_ = an.Close()
+		return nil, err
+	}
+	s.el = el
+
+	s.broadcaster = record.NewBroadcaster()
+	recorder := s.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: cfg.Node})
+	s.loop = newLoop(loopConfig{
+		node:              cfg.Node,
+		requireClass:      cfg.RequireClass,
+		nodeLeaseDuration: cfg.NodeLeaseDuration,
+		clock:             cfg.Clock,
+		log:               log,
+		recorder:          recorder,
+		m:                 m,
+	}, el, an, sources{
+		services:  svcInf.Lister(),
+		slices:    sliceInf.Lister(),
+		nodes:     nodeInf.Lister(),
+		pools:     poolInf.Lister().IPAddressPools(cfg.Namespace),
+		ads:       adInf.Lister().L2Advertisements(cfg.Namespace),
+		leases:    leaseInf.Lister().Leases(cfg.Namespace),
+		namespace: cfg.Namespace,
+	})
+	s.loop.macs = macs
+
+	kick := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.loop.changed() },
+		UpdateFunc: func(o, n any) { s.loop.changed() },
+		DeleteFunc: func(any) { s.loop.changed() },
+	}
+	for _, name := range []string{"services", "endpointslices", "nodes", "ipaddresspools", "l2advertisements"} {
+		if _, err := s.informers[name].AddEventHandler(kick); err != nil {
+			_ = an.Close()
+			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
+		}
+	}
+	if _, err := leaseInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    s.loop.observeLease,
+		UpdateFunc: func(_, n any) { s.loop.observeLease(n) },
+	}); err != nil {
+		_ = an.Close()
+		return nil, fmt.Errorf("speaker: leases informer: %w", err)
+	}
+
+	if cfg.Health != nil {
+		cfg.Health.AddLiveness("speaker", s.Alive)
+		cfg.Health.AddReadiness("speaker", s.Ready)
+	}
+	return s, nil
+}
+
+// stripManagedFields drops managedFields before objects are cached: the
+// speaker never reads them, and on big clusters they are most of the bytes.
+func stripManagedFields(obj any) (any, error) {
+	if a, err := meta.Accessor(obj); err == nil {
+		a.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// watchFailed records an informer's list/watch failure.
+func (s *Speaker) watchFailed(name string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rv := s.informers[name].LastSyncResourceVersion()
+	if f := s.watch[name]; f != nil && f.lastRV == rv {
+		f.err = err
+	} else {
+		s.watch[name] = &watchFailure{since: s.clock.Now(), err: err, lastRV: rv}
+	}
+	s.log.Warn("watch failing; retrying with backoff", zap.String("resource", name), zap.Error(err))
+}
+
+// Run starts the informers, the election and the loop, and runs until ctx
+// is done. Then it stops announcing, lets the election release every lease
+// (about a second at most) and returns.
+func (s *Speaker) Run(ctx context.Context) error {
+	s.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.cfg.Events.CoreV1().Events("")})
+	defer s.broadcaster.Shutdown()
+	informerCtx, stopInformers := context.WithCancel(context.Background())
+	defer stopInformers()
+	s.kubeInf.Start(informerCtx.Done())
+	s.leaseInf.Start(informerCtx.Done())
+	s.lbInf.Start(informerCtx.Done())
+
+	elDone := make(chan error, 1)
+	go func() { elDone <- s.el.Run(ctx) }()
+
+	err := s.run(ctx)
+	// The election releases the leases while the announcer stops answering:
+	// the successor announces as soon as it sees a release.
+	closeErr := s.an.Close()
+	elErr := <-elDone
+	s.log.Info("speaker stopped")
+	return errors.Join(err, closeErr, elErr)
+}
+
+// run is the loop: it waits for the caches, then reacts to cluster changes,
+// the election's and the announcer's news until ctx is done.
+func (s *Speaker) run(ctx context.Context) error {
+	l := s.loop
+	var syncs []cache.InformerSynced
+	for _, inf := range s.informers {
+		syncs = append(syncs, inf.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), syncs...) {
+		l.stop()
+		return nil
+	}
+	s.mu.Lock()
+	s.synced = true
+	s.mu.Unlock()
+	s.log.Info("caches synced; taking part in the elections", zap.String("namespace", s.cfg.Namespace),
+		zap.Bool("requireClass", s.cfg.RequireClass))
+
+	// Interfaces come and go (hot-plug); their MACs are checked now and
+	// then, which costs no API call unless they changed.
+	macTicker := s.clock.NewTicker(30 * time.Second)
+	defer macTicker.Stop()
+	claims := s.an.Claims()
+	dirty := true
+	for {
+		if dirty {
+			l.recompute()
+			dirty = false
+		}
+		l.reconcile()
+		l.publishMACs()
+		select {
+		case <-ctx.Done():
+			l.stop()
+			return nil
+		case <-l.kick:
+			dirty = true
+		case <-s.el.Changed():
+		case c, ok := <-claims:
+			if !ok {
+				claims = nil
+				continue
+			}
+			l.claim(c)
+		case <-macTicker.C():
+		}
+	}
+}
+
+// Alive is the liveness check: it fails only for what a restart cures — a
+// loop or a watch that is stuck while the API server answers, or caches
+// that never synced. An unreachable API server does not fail it: a
+// restarted speaker would stop announcing, and nobody else can claim
+// meanwhile.
+func (s *Speaker) Alive() error {
+	now := s.clock.Now()
+	s.mu.Lock()
+	synced := s.synced
+	s.mu.Unlock()
+	if !synced {
+		if now.Sub(s.started) > syncGrace {
+			return fmt.Errorf("informers not synced after %v: %s; check the speaker's RBAC and the API server", syncGrace, strings.Join(s.unsynced(), ", "))
+		}
+		return nil
+	}
+	if k := s.loop.kickedAt.Load(); k != 0 {
+		if late := now.Sub(time.Unix(0, k)); late > stuckAfter {
+			return fmt.Errorf("the speaker loop has not handled a cluster change for %v: it is stuck", late.Round(time.Second))
+		}
+	}
+	err := s.el.Healthy()
+	if err != nil && electionStuck(err) {
+		return err
+	}
+	if err == nil {
+		// Our renewals succeed; the Lease watch must deliver them.
+		seen := s.loop.ownSeen.Load()
+		base := s.started
+		if seen != 0 {
+			base = time.Unix(0, seen)
+		}
+		limit := 2*s.cfg.IdleRenew + 2*s.cfg.NodeLeaseDuration
+		if late := now.Sub(base); late > limit {
+			return fmt.Errorf("the Lease watch has not delivered this node's lease %s for %v although its renewals succeed: the watch is stuck",
+				election.NodeLeaseName(s.cfg.Node), late.Round(time.Second))
+		}
+	}
+	return nil
+}
+
+// electionStuck reports whether an election health error is one a restart
+// cures (its loop is stuck) rather than an API server that cannot be
+// reached. The election has no sentinel for that yet, so this reads its
+// message.
+func electionStuck(err error) bool {
+	return strings.Contains(err.Error(), "election loop is stuck")
+}
+
+// Ready is the readiness check: caches synced, the election healthy (the
+// node lease renewed) and no watch failing.
+func (s *Speaker) Ready() error {
+	s.mu.Lock()
+	synced := s.synced
+	var failing []string
+	now := s.clock.Now()
+	for name, f := range s.watch {
+		if s.informers[name].LastSyncResourceVersion() != f.lastRV {
+			delete(s.watch, name)
+			continue
+		}
+		if now.Sub(f.since) > watchFailingAfter {
+			failing = append(failing, fmt.Sprintf("%s (since %v: %v)", name, now.Sub(f.since).Round(time.Second), f.err))
+		}
+	}
+	s.mu.Unlock()
+	if !synced {
+		return fmt.Errorf("informers not synced yet: %s", strings.Join(s.unsynced(), ", "))
+	}
+	if err := s.el.Healthy(); err != nil {
+		return err
+	}
+	if len(failing) > 0 {
+		return fmt.Errorf("watches failing: %s", strings.Join(failing, "; "))
+	}
+	return nil
+}
+
+func (s *Speaker) unsynced() []string {
+	var out []string
+	for name, inf := range s.informers {
+		if !inf.HasSynced() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
