@@ -104,4 +104,3 @@ func runDoctor(ctx context.Context, args []string) error {
 	}
 	return nil
 }
-
