@@ -27,10 +27,11 @@ func vmFor(t *testing.T, prog []bpf.Instruction) *bpf.VM {
 }
 
 func TestARPFilter(t *testing.T) {
-	many := make([]netip.Addr, 0, maxFilteredIPs+1)
-	for i := range maxFilteredIPs + 1 {
-		many = append(many, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+	many := make([]netip.Addr, 0, maxFilteredIPv4+1)
+	for i := range maxFilteredIPv4 + 1 {
+		many = append(many, netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}))
 	}
+	most := many[:maxFilteredIPv4]
 	snm, _ := ndp.SolicitedNodeMulticast(heldV6)
 	tests := []struct {
 		name  string
@@ -43,6 +44,8 @@ func TestARPFilter(t *testing.T) {
 		{"gratuitous reply for held VIP", []netip.Addr{otherV4, heldV4}, mustARP(t, arp.OperationReply, rivalMAC, heldV4, ethBroadcast, heldV4, ethBroadcast), true},
 		{"nothing held", nil, mustARP(t, arp.OperationRequest, clientMAC, clientV4, ethZero, heldV4, ethBroadcast), false},
 		{"IPv6 frame on the ARP socket", []netip.Addr{heldV4}, nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 255), false},
+		{"request for the last of the most VIPs filtered", most, mustARP(t, arp.OperationRequest, clientMAC, clientV4, ethZero, most[len(most)-1], ethBroadcast), true},
+		{"request for other address with the most VIPs", most, mustARP(t, arp.OperationRequest, clientMAC, clientV4, ethZero, otherV4, ethBroadcast), false},
 		{"too many VIPs: pass all ARP", many, mustARP(t, arp.OperationRequest, clientMAC, clientV4, ethZero, otherV4, ethBroadcast), true},
 	}
 	for _, tt := range tests {
@@ -60,8 +63,8 @@ func TestARPFilter(t *testing.T) {
 
 func TestNDPFilter(t *testing.T) {
 	snm, _ := ndp.SolicitedNodeMulticast(heldV6)
-	many := make([]netip.Addr, 0, maxFilteredIPs)
-	for i := range maxFilteredIPs {
+	many := make([]netip.Addr, 0, maxFilteredIPv6)
+	for i := range maxFilteredIPv6 {
 		many = append(many, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i), 14: 1}))
 	}
 	many = append(many, heldV6)
@@ -73,7 +76,7 @@ func TestNDPFilter(t *testing.T) {
 		pass  bool
 	}{
 		{"NS for held VIP", []netip.Addr{heldV4, heldV6}, nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 255), true},
-		{"NS for held VIP, last of many", many[len(many)-maxFilteredIPs:], nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 255), true},
+		{"NS for held VIP, last of many", many[len(many)-maxFilteredIPv6:], nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 255), true},
 		{"NS for an address one word off", []netip.Addr{heldV6}, nsFrame(t, clientMAC, clientV6, snm, nearly, true, 255), false},
 		{"NS for other address", []netip.Addr{heldV6}, nsFrame(t, clientMAC, clientV6, snm, otherV6, true, 255), false},
 		{"NS from held VIP", []netip.Addr{heldV6}, nsFrame(t, rivalMAC, heldV6, snm, clientV6, true, 255), true},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,7 @@ type helper struct {
 	in    io.WriteCloser
 	lines chan string
 	pid   int
+	ns    string
 }
 
 func startHelper(t testing.TB, ns string, env ...string) *helper {
@@ -134,7 +136,7 @@ func startHelper(t testing.TB, ns string, env ...string) *helper {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &helper{t: t, cmd: cmd, in: in, lines: make(chan string, 1024), pid: cmd.Process.Pid}
+	h := &helper{t: t, cmd: cmd, in: in, lines: make(chan string, 1024), pid: cmd.Process.Pid, ns: ns}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -186,7 +188,10 @@ func (h *helper) expect(prefix string) string {
 // "set ip,ip,..." (empty list releases everything), "ifaces ip", "macs",
 // "close". Claims are printed as they arrive.
 func helperMain() int {
-	runtime.GOMAXPROCS(1) // the CPU benchmark measures one process on one core
+	if p := os.Getenv("LEASELB_L2_GOMAXPROCS"); p != "" {
+		n, _ := strconv.Atoi(p)
+		runtime.GOMAXPROCS(n)
+	}
 	baseline := runtime.NumGoroutine()
 	var outMu sync.Mutex
 	say := func(format string, args ...any) {
@@ -197,6 +202,10 @@ func helperMain() int {
 	refresh := 0 * time.Second
 	if r := os.Getenv("LEASELB_L2_REFRESH"); r != "" {
 		refresh, _ = time.ParseDuration(r)
+	}
+	if m := os.Getenv("LEASELB_L2_MAX_FILTERED"); m != "" {
+		maxFilteredIPv4, _ = strconv.Atoi(m)
+		maxFilteredIPv6 = maxFilteredIPv4
 	}
 	a, err := NewAnnouncer(Config{Logger: zap.NewNop(), Refresh: refresh, Rescan: time.Second})
 	if err != nil {
