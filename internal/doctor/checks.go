@@ -322,6 +322,13 @@ func checkSpeakers(s *Snapshot, _ Options) []Finding {
 		if s.Speaker != nil {
 			var blocking []string
 			for _, t := range n.Spec.Taints {
+				// The DaemonSet controller adds tolerations for the
+				// node.kubernetes.io/ condition taints (not-ready,
+				// unreachable, pressure, unschedulable, network-unavailable)
+				// to every DaemonSet pod, so only other taints keep it out.
+				if strings.HasPrefix(t.Key, "node.kubernetes.io/") {
+					continue
+				}
 				if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) &&
 					!tolerates(s.Speaker.Spec.Template.Spec.Tolerations, t) {
 					blocking = append(blocking, fmt.Sprintf("%s=%s:%s", t.Key, t.Value, t.Effect))
@@ -343,9 +350,9 @@ func checkSpeakers(s *Snapshot, _ Options) []Finding {
 			Message: "no speaker runs on this node (no ready speaker pod, no fresh node lease " + election.NodeLeaseName(n.Name) + "): VIPs cannot fail over to it",
 			Fix:     fix})
 	}
-	if running > 0 {
+	if running == len(nodes) {
 		out = append([]Finding{{Check: check, Severity: OK,
-			Message: fmt.Sprintf("a speaker runs on %d of %d node(s) that may announce", running, len(nodes))}}, out...)
+			Message: fmt.Sprintf("a speaker runs on each of the %d node(s) that may announce", len(nodes))}}, out...)
 	}
 	return out
 }
@@ -703,9 +710,9 @@ func checkServiceIPs(s *Snapshot, o Options) []Finding {
 			Message: "has no IP and no AllocationFailed Event explains why: the controller is not running or not leading (see the controller check), or Events expired",
 			Fix:     fmt.Sprintf("kubectl -n %s logs deployment/%s", s.Namespace, ControllerDeployment)})
 	}
-	if served > 0 {
+	if served > 0 && withIP == served {
 		out = append([]Finding{{Check: check, Severity: OK,
-			Message: fmt.Sprintf("%d of %d LoadBalancer Service(s) served by leaselb have an IP", withIP, served)}}, out...)
+			Message: fmt.Sprintf("all %d LoadBalancer Service(s) served by leaselb have an IP", served)}}, out...)
 	}
 	return out
 }
@@ -839,9 +846,9 @@ func checkVIPHolders(s *Snapshot, o Options) []Finding {
 		}
 		held++
 	}
-	if len(groups) > 0 {
+	if len(groups) > 0 && held == len(groups) {
 		out = append([]Finding{{Check: check, Severity: OK,
-			Message: fmt.Sprintf("%d of %d VIP group(s) have a live holder", held, len(groups))}}, out...)
+			Message: fmt.Sprintf("all %d VIP group(s) have a holder with a fresh node lease", len(groups))}}, out...)
 	}
 	return out
 }
