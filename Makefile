@@ -138,6 +138,12 @@ demo: deps ## the walkthrough in the lab: pool, Service, curl, fail the holder, 
 bench: deps build cluster-tools lab-tools ## failover times, API writes/s, speaker RSS/CPU in the lab (root, slow); table in bin/bench-results.md
 	$(BIN)/lab bench
 
+.PHONY: bench-l2
+bench-l2: ## l2 benchmarks as root in test namespaces: ARP reply latency vs the kernel, CPU under a 20k/s ARP flood
+	@if [ "$$(id -u)" != 0 ]; then echo "bench-l2 needs root (network namespaces, raw sockets): sudo make bench-l2" >&2; exit 1; fi
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkARPReplyLatency$$' -benchtime 3000x ./l2 | grep -E '^(ARP|Benchmark|ok|FAIL)'
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkARPFloodCPU$$' -benchtime 1x ./l2 | grep -E '^(ARP|Benchmark|ok|FAIL)'
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	hack/fuzz.sh $${FUZZTIME:-30s}

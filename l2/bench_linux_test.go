@@ -129,6 +129,9 @@ func BenchmarkARPReplyLatency(b *testing.B) {
 	b.ReportMetric(float64(ours[0].Nanoseconds()), "ns-median-vip")
 	b.ReportMetric(float64(kernel[0].Nanoseconds()), "ns-median-kernel")
 	b.ReportMetric(ratio, "ratio")
+	if b.N < 100 {
+		return // the framework's first, single-iteration probe run
+	}
 	fmt.Printf("ARP reply latency over %d requests each: leaselb VIP median %v p99 %v; kernel-owned address median %v p99 %v; ratio of medians %.2f (goal <= 1.5)\n",
 		len(rtt[0]), ours[0], ours[1], kernel[0], kernel[1], ratio)
 	h.do("close", "closed")
