@@ -73,8 +73,9 @@ type leaseView struct {
 }
 
 // override is the result of our own successful write, used instead of the
-// cache until the watch delivers that version (or for at most one
-// node-lease duration, in case a re-list skipped it).
+// cache until the watch delivers that version, or delivers the echo of a
+// renewal we sent after the write was answered (a re-list may skip our
+// version; the echo proves the cache caught up anyway).
 type override struct {
 	view *leaseView // nil: we deleted the lease
 	at   time.Time
@@ -420,12 +421,12 @@ func (c *core) plan(now time.Time) ([]write, time.Time) {
 	}
 	p := &planner{now: now}
 	for _, v := range c.vips {
-		if v.mine != nil {
-			if end := v.mine.at.Add(c.t.duration); now.Before(end) {
-				p.at(end)
-			} else {
-				v.mine = nil
-			}
+		// Once the watch has echoed a renewal of ours sent after our
+		// write was answered, the cache holds our write or something
+		// newer: trust it again. A stalled watch keeps the override, so
+		// it cannot make us drop what we hold.
+		if v.mine != nil && !c.own.echoSent.Before(v.mine.at) {
+			v.mine = nil
 		}
 	}
 	// Held() follows the leases: a group whose lease no longer names us
@@ -701,7 +702,8 @@ func (c *core) planRenew(p *planner) {
 }
 
 // done records the outcome of a write planned earlier; rv is the new
-// resourceVersion on success.
+// resourceVersion on success, and for a renewal's conflict the node lease's
+// current resourceVersion re-read from the API server ("" if unknown).
 func (c *core) done(w write, out outcome, rv string, now time.Time) {
 	switch w.kind {
 	case writeRenew:
@@ -787,9 +789,16 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 			o.echoSent = w.sent
 		}
 	case outcomeConflict:
-		o.rv = ""
-		if n := c.nodes[c.node]; n != nil && n.exists {
-			o.rv = n.rv
+		// rv is what the API server holds now, re-read after the
+		// conflict: our cache may be the reason for it (a renewal whose
+		// answer was lost while the watch is behind), and renewing with
+		// its stale version would fail until the watch caught up, while
+		// the others watch our node lease stop changing.
+		o.rv = rv
+		if rv == "" {
+			if n := c.nodes[c.node]; n != nil && n.exists {
+				o.rv = n.rv
+			}
 		}
 	case outcomeFailed:
 		if !o.failing {

@@ -551,6 +551,14 @@ func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
 		out, result = outcomeFailed, "error"
 	}
 	e.m.writes.WithLabelValues(role, verb, result).Inc()
+	if out == outcomeConflict && w.kind == writeRenew {
+		// Our own node lease: re-read it from the API server, not the
+		// cache, which may be what is stale (see core.renewDone).
+		if cur, gerr := leases.Get(ctx, w.name, metav1.GetOptions{}); gerr == nil {
+			e.log.Debug("node lease conflict; re-read", zap.String("lease", w.name), zap.String("resourceVersion", cur.ResourceVersion))
+			return out, cur.ResourceVersion
+		}
+	}
 	fields := []zap.Field{zap.String("lease", w.name), zap.String("write", w.kind.String()),
 		zap.String("verb", verb), zap.String("resourceVersion", w.rv), zap.String("reason", w.reason)}
 	if err != nil {

@@ -93,6 +93,7 @@ type simNode struct {
 	watchAt     time.Time // last scheduled watch delivery, to keep order
 	backlog     []func()
 	slow        bool
+	stalled     bool            // the watch delivers nothing for a while; writes still work
 	announced   map[string]bool // what the speaker announces: Held() at the last step
 	ticks       map[time.Time]bool
 }
@@ -185,11 +186,11 @@ func (s *sim) apply(w write, writer string) (outcome, string) {
 		s.broadcast(w.name, nil)
 		return outcomeOK, ""
 	}
-	if w.rv == "" {
-		if cur != nil {
-			return outcomeConflict, ""
+	if (w.rv == "") != (cur == nil) || cur != nil && strconv.FormatInt(cur.rv, 10) != w.rv {
+		if w.kind == writeRenew && cur != nil {
+			// The Elector re-reads its own node lease after a conflict.
+			return outcomeConflict, strconv.FormatInt(cur.rv, 10)
 		}
-	} else if cur == nil || strconv.FormatInt(cur.rv, 10) != w.rv {
 		return outcomeConflict, ""
 	}
 	s.rv++
@@ -225,7 +226,7 @@ func (s *sim) broadcast(name string, l *simLease) {
 			if n.gen != gen || n.down {
 				return
 			}
-			if n.partitioned {
+			if n.partitioned || n.stalled {
 				n.backlog = append(n.backlog, func() { s.deliver(n, item) })
 				return
 			}
@@ -295,6 +296,7 @@ func (s *sim) specsFor(n *simNode) []GroupSpec {
 func (s *sim) start(n *simNode) {
 	n.gen++
 	n.down = false
+	n.stalled = false
 	n.trouble = s.now // it was down until now
 	n.backlog = nil
 	n.watchAt = s.now
@@ -562,6 +564,12 @@ func (s *sim) disturb() {
 					s.partition(m, d)
 				}
 			}
+		case r < 47: // the watch stalls while writes still work
+			if !n.down && !n.partitioned && !n.stalled {
+				n.stalled = true
+				s.tracef(s.trace, "%s watch stalls", n.name)
+				s.after(s.dur(time.Second, 8*time.Second), func() { s.unstall(n) })
+			}
 		case r < 55: // a slow spell
 			if !n.slow {
 				n.slow = true
@@ -622,13 +630,29 @@ func (s *sim) partition(n *simNode, d time.Duration) {
 	})
 }
 
+func (s *sim) unstall(n *simNode) {
+	if !n.stalled {
+		return
+	}
+	n.stalled = false
+	if n.down || n.partitioned {
+		return // a restart re-listed, or heal will deliver the backlog
+	}
+	for _, f := range n.backlog {
+		f()
+	}
+	n.backlog = nil
+	s.step(n)
+}
+
 func (s *sim) heal(n *simNode) {
 	s.tracef(s.trace, "%s healed", n.name)
 	n.partitioned = false
 	n.trouble = s.now
-	if n.down {
-		return
+	if n.down || n.stalled && n.core.synced {
+		return // unstall delivers the backlog
 	}
+	n.stalled = false
 	if n.core.synced && s.rng.IntN(2) == 0 {
 		// The watch resumes where it stopped.
 		for _, f := range n.backlog {
@@ -665,6 +689,7 @@ func (s *sim) calm() {
 		if n.down {
 			s.start(n)
 		}
+		s.unstall(n)
 		if n.partitioned {
 			s.heal(n)
 		}

@@ -1,0 +1,119 @@
+package election
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// TestExpired tables the expiry rule: a holder is expired only when its node
+// lease has not been seen to change for a full duration since we resumed
+// watching, and the watch has echoed a renewal of ours sent after that.
+func TestExpired(t *testing.T) {
+	const D = DefaultNodeLeaseDuration
+	for _, tc := range []struct {
+		name      string
+		changed   time.Duration // when we saw the holder's lease change
+		resumed   time.Duration
+		echoSent  time.Duration // send time of our newest echoed renewal
+		now       time.Duration
+		exp       bool
+		wantEcho  bool
+		wantAgain time.Duration
+	}{
+		{"renewed recently", 1 * time.Second, 0, 2500 * time.Millisecond, 2500 * time.Millisecond, false, false, 3 * time.Second},
+		{"unchanged for the duration, echoed after", 1 * time.Second, 0, 3100 * time.Millisecond, 3200 * time.Millisecond, true, false, 0},
+		{"unchanged for the duration, no echo since", 1 * time.Second, 0, 2900 * time.Millisecond, 3200 * time.Millisecond, false, true, 0},
+		{"watch resumed recently (outage)", 1 * time.Second, 60 * time.Second, 61 * time.Second, 61 * time.Second, false, false, 62 * time.Second},
+		{"watch resumed a duration ago", 1 * time.Second, 60 * time.Second, 62100 * time.Millisecond, 62200 * time.Millisecond, true, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore("n1", timings{renew: DefaultNodeLeaseRenew, duration: D, idle: DefaultIdleRenew, rankStep: DefaultRankStep})
+			c.resumed = at(tc.resumed)
+			c.nodes["n2"] = &nodeState{exists: true, rv: "7", changed: at(tc.changed)}
+			c.own.echoSent = at(tc.echoSent)
+			exp, again, echo := c.expired("n2", at(tc.now))
+			if exp != tc.exp {
+				t.Errorf("expired = %v, want %v", exp, tc.exp)
+			}
+			if !echo.IsZero() != tc.wantEcho {
+				t.Errorf("echoAfter = %v, want an echo demanded: %v", echo, tc.wantEcho)
+			}
+			if tc.wantAgain != 0 && !again.Equal(at(tc.wantAgain)) {
+				t.Errorf("look again at %v, want %v", again.Sub(t0), tc.wantAgain)
+			}
+		})
+	}
+}
+
+// TestLive tables who counts for ranking.
+func TestLive(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		node    *nodeState
+		holder  bool
+		resumed time.Duration
+		now     time.Duration
+		live    bool
+	}{
+		{"holder renewed within the duration", &nodeState{exists: true, changed: at(10 * time.Second)}, true, 0, 11 * time.Second, true},
+		{"holder silent for the duration", &nodeState{exists: true, changed: at(10 * time.Second)}, true, 0, 12 * time.Second, false},
+		{"idle node renewed 9s ago", &nodeState{exists: true, changed: at(10 * time.Second)}, false, 0, 19 * time.Second, true},
+		{"idle node silent for idle+duration", &nodeState{exists: true, changed: at(10 * time.Second)}, false, 0, 22 * time.Second, false},
+		{"never seen, cold start", nil, false, 0, 5 * time.Second, true},
+		{"never seen, long after start", nil, false, 0, 30 * time.Second, false},
+		{"lease deleted", &nodeState{exists: false, changed: at(10 * time.Second)}, false, 0, 11 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore("n1", timings{renew: DefaultNodeLeaseRenew, duration: DefaultNodeLeaseDuration, idle: DefaultIdleRenew, rankStep: DefaultRankStep})
+			c.resumed = at(tc.resumed)
+			if tc.node != nil {
+				c.nodes["n2"] = tc.node
+			}
+			holders := map[string]int{}
+			if tc.holder {
+				holders["n2"] = 1
+			}
+			if got := c.live("n2", at(tc.now), holders); got != tc.live {
+				t.Errorf("live = %v, want %v", got, tc.live)
+			}
+			if !c.live("n1", at(tc.now), holders) {
+				t.Error("a node is always live to itself")
+			}
+		})
+	}
+}
+
+// TestRankSpread checks that rendezvous ranking spreads groups evenly and
+// that a joining node takes rank 0 only for its fair share.
+func TestRankSpread(t *testing.T) {
+	nodes := []string{"worker-1", "worker-2", "worker-3", "worker-4", "worker-5"}
+	const groups = 5000
+	first := map[string]int{}
+	moved := 0
+	for i := range groups {
+		g := fmt.Sprintf("vip-10.0.%d.%d", i/250, i%250)
+		var top string
+		for _, n := range nodes {
+			if rankOf(n, g, nodes) == 0 {
+				top = n
+			}
+		}
+		first[top]++
+		if rankOf("worker-6", g, append(nodes, "worker-6")) == 0 {
+			moved++
+		}
+	}
+	for _, n := range nodes {
+		if share := float64(first[n]) / groups; share < 0.17 || share > 0.23 {
+			t.Errorf("%s ranks first for %.1f%% of groups, want about 20%%", n, share*100)
+		}
+	}
+	if share := float64(moved) / groups; share < 0.13 || share > 0.20 {
+		t.Errorf("a sixth node ranks first for %.1f%% of groups, want about 1/6", share*100)
+	}
+}
