@@ -464,7 +464,7 @@ func (a *Announcer) applyLocked() {
 		f.link = byName[name]
 		// Answer first, then join groups, then announce: a client that
 		// reacts to the announcement with a solicitation gets an answer.
-		f.snap.Store(&port{name: name, mac: f.link.MAC, linkLocal: f.link.LinkLocal, held: toSet(ips), ours: ours})
+		f.snap.Store(&port{name: name, mac: f.link.MAC, held: toSet(ips), ours: ours})
 		if err := f.c.setFilter(ips); err != nil {
 			a.failIfaceLocked(f, err)
 			continue
@@ -595,6 +595,11 @@ func (a *Announcer) openIfaceLocked(f *iface) bool {
 	f.c = c
 	f.groups = map[netip.Addr]int{}
 	f.failed.Store(false)
+	f.retryAt = time.Time{}
+	if f.backoff > 0 {
+		a.log.Info("interface sockets open again", zap.String("interface", f.link.Name))
+	}
+	f.backoff = 0
 	a.wg.Add(2)
 	go a.read(f, f.link.Name, c, c.readARP, handleARP, familyIPv4)
 	go a.read(f, f.link.Name, c, c.readNDP, handleNDP, familyIPv6)

@@ -28,6 +28,16 @@ func (linuxSystem) links() ([]link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("l2: listing network interfaces: %w", err)
 	}
+	// One dump of every address, rather than one per link: a node with
+	// hundreds of pod veths relists on every pod start.
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("l2: listing addresses: %w", err)
+	}
+	byIndex := map[int][]netlink.Addr{}
+	for _, ad := range addrs {
+		byIndex[ad.LinkIndex] = append(byIndex[ad.LinkIndex], ad)
+	}
 	out := make([]link, 0, len(nls))
 	for _, nl := range nls {
 		at := nl.Attrs()
@@ -40,12 +50,10 @@ func (linuxSystem) links() ([]link, error) {
 			NoARP:    at.RawFlags&unix.IFF_NOARP != 0,
 			Enslaved: at.MasterIndex != 0,
 		}
-		addrs, err := netlink.AddrList(nl, netlink.FAMILY_ALL)
-		if err != nil {
-			// The interface went away between the two calls.
-			continue
-		}
-		for _, ad := range addrs {
+		for _, ad := range byIndex[at.Index] {
+			if ad.IPNet == nil {
+				continue
+			}
 			ip, ok := netip.AddrFromSlice(ad.IP)
 			if !ok {
 				continue
@@ -53,10 +61,7 @@ func (linuxSystem) links() ([]link, error) {
 			ip = ip.Unmap()
 			ones, _ := ad.Mask.Size()
 			if ip.Is6() && ip.IsLinkLocalUnicast() {
-				if !l.LinkLocal.IsValid() {
-					l.LinkLocal = ip
-				}
-				continue
+				continue // no VIP is link-local
 			}
 			l.Prefixes = append(l.Prefixes, netip.PrefixFrom(ip, ones).Masked())
 		}

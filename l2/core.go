@@ -55,11 +55,10 @@ const (
 // reported as claims). A new snapshot replaces the old one atomically on
 // every change, so the receive path takes no lock.
 type port struct {
-	name      string
-	mac       net.HardwareAddr
-	linkLocal netip.Addr // source of our advertisements; zero when the interface has none
-	held      map[netip.Addr]struct{}
-	ours      map[[6]byte]struct{}
+	name string
+	mac  net.HardwareAddr
+	held map[netip.Addr]struct{}
+	ours map[[6]byte]struct{}
 }
 
 func (p *port) holds(ip netip.Addr) bool {

@@ -10,15 +10,14 @@ import (
 
 // link is what interface choice needs to know about one network interface.
 type link struct {
-	Name      string
-	Index     int
-	MAC       net.HardwareAddr
-	Up        bool // administratively up and not without carrier
-	Loopback  bool
-	NoARP     bool
-	Enslaved  bool // member of a bridge or bond: the master answers, not the port
-	Prefixes  []netip.Prefix
-	LinkLocal netip.Addr
+	Name     string
+	Index    int
+	MAC      net.HardwareAddr
+	Up       bool // administratively up and not without carrier
+	Loopback bool
+	NoARP    bool
+	Enslaved bool           // member of a bridge or bond: the master answers, not the port
+	Prefixes []netip.Prefix // global and unique-local addresses with their prefix length
 }
 
 // virtualPrefixes are name prefixes of interfaces that Kubernetes networking
