@@ -89,7 +89,7 @@ func (s *fakeSystem) open(l link) (conn, error) {
 		return nil, err
 	}
 	s.opened++
-	c := &fakeConn{in4: make(chan []byte, 16), in6: make(chan []byte, 16), done: make(chan struct{}), groups: map[netip.Addr]bool{}}
+	c := &fakeConn{in4: make(chan []byte, 16), in6: make(chan []byte, 16), done: make(chan struct{}), groups: map[netip.Addr]bool{}, readErr: make(chan error, 1)}
 	s.conns[l.Name] = c
 	return c, nil
 }
@@ -132,6 +132,8 @@ func (c *fakeConn) read(in chan []byte, b []byte) (int, error) {
 	select {
 	case f := <-in:
 		return copy(b, f), nil
+	case err := <-c.readErr:
+		return 0, err
 	case <-c.done:
 		return 0, net.ErrClosed
 	}
@@ -401,5 +403,36 @@ func TestCloseLeavesNothing(t *testing.T) {
 	a.Set([]Announcement{{Group: "g", IPs: []netip.Addr{heldV4}}}) // no panic, no effect
 	if err := a.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// A read error on one interface closes and retries that interface with
+// backoff (and a fresh burst); the other interface keeps answering.
+func TestReadErrorRetriesOneInterface(t *testing.T) {
+	eth1 := eth0()
+	eth1.Name, eth1.Index, eth1.MAC = "eth1", 3, otherOurs
+	sys := newFakeSystem(eth0(), eth1)
+	a, clk, _ := newTestAnnouncer(t, sys, 0)
+	defer a.Close()
+	a.Set([]Announcement{{Group: "g", IPs: []netip.Addr{heldV4}}})
+	if got := a.Interfaces(heldV4); !slices.Equal(got, []string{"eth0", "eth1"}) {
+		t.Fatalf("Interfaces = %v, want both", got)
+	}
+	bad := sys.conn("eth1")
+	bad.readErr <- errors.New("network is down")
+	eventually(t, func() bool { return slices.Equal(a.Interfaces(heldV4), []string{"eth0"}) }, "eth1 closed after its read error")
+	if !bad.closed {
+		t.Error("failed socket not closed")
+	}
+	good := sys.conn("eth0")
+	good.take()
+	good.in4 <- mustARP(t, arp.OperationRequest, clientMAC, clientV4, ethZero, heldV4, ethBroadcast)
+	eventually(t, func() bool { return testutil.ToFloat64(a.m.replies.WithLabelValues("eth0", familyIPv4)) == 1 }, "eth0 still answering")
+
+	eventually(t, func() bool { return clk.HasWaiters() }, "retry timer armed")
+	clk.Step(time.Second)
+	eventually(t, func() bool { return slices.Equal(a.Interfaces(heldV4), []string{"eth0", "eth1"}) }, "eth1 back after the backoff")
+	if v4, _ := countGratuitous(sys.conn("eth1").take()); v4 != 2 {
+		t.Errorf("%d gratuitous ARP frames on eth1 after the retry, want 2 (a fresh burst)", v4)
 	}
 }
