@@ -138,6 +138,7 @@ func (f *fakeElector) spec(name string) (election.GroupSpec, bool) {
 // fakeAnnouncer records the desired set; every IP answers on eth0 unless
 // the announcement names interfaces.
 type fakeAnnouncer struct {
+	mu     sync.Mutex
 	last   []l2.Announcement
 	sets   int
 	macs   []net.HardwareAddr
@@ -150,7 +151,11 @@ func newFakeAnnouncer() *fakeAnnouncer {
 	return &fakeAnnouncer{macs: []net.HardwareAddr{mac}, claims: make(chan l2.Claim, 16)}
 }
 
-func (f *fakeAnnouncer) Set(d []l2.Announcement) { f.last, f.sets = d, f.sets+1 }
+func (f *fakeAnnouncer) Set(d []l2.Announcement) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last, f.sets = d, f.sets+1
+}
 func (f *fakeAnnouncer) Claims() <-chan l2.Claim { return f.claims }
 func (f *fakeAnnouncer) MACs() []net.HardwareAddr {
 	return f.macs
@@ -158,6 +163,8 @@ func (f *fakeAnnouncer) MACs() []net.HardwareAddr {
 func (f *fakeAnnouncer) Close() error { close(f.claims); return nil }
 
 func (f *fakeAnnouncer) Interfaces(ip netip.Addr) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.none {
 		return nil
 	}
@@ -174,6 +181,8 @@ func (f *fakeAnnouncer) Interfaces(ip netip.Addr) []string {
 
 // announced renders the desired set as "group=ip,ip@ifaces".
 func (f *fakeAnnouncer) announced() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var out []string
 	for _, a := range f.last {
 		out = append(out, fmt.Sprintf("%s=%s@%s", a.Group, joinIPs(a.IPs), strings.Join(a.Interfaces, "+")))
