@@ -19,6 +19,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/leaselb/leaselb/internal/metricsdoc"
 )
 
 // object is one document of a YAML stream, kept raw so each test decodes
@@ -473,5 +475,59 @@ func TestDockerfileBuildsLikeTheMakefile(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^USER\s+(65532|nonroot)`).Match(df) {
 		t.Errorf("Dockerfile: want a non-root default USER")
+	}
+}
+
+// TestAlerts checks the sample rule file: well-formed groups of alerting
+// rules, and every metric an expression uses is one docs/metrics.md
+// documents (and so one the code registers).
+func TestAlerts(t *testing.T) {
+	data, err := os.ReadFile("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := yaml.UnmarshalStrict(data, &file); err != nil {
+		t.Fatalf("prometheus/alerts.yaml: %v", err)
+	}
+	f, err := os.Open("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := metricsdoc.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metric := regexp.MustCompile(`leaselb_[a-z0-9_]+`)
+	alerts := map[string]bool{}
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			alerts[r.Alert] = true
+			if r.Alert == "" || strings.TrimSpace(r.Expr) == "" || r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
+				t.Errorf("rule %q: want alert, expr, a severity label and a summary", r.Alert)
+			}
+			for _, m := range metric.FindAllString(r.Expr, -1) {
+				if _, ok := doc[m]; !ok {
+					t.Errorf("alert %s uses %s, which docs/metrics.md does not document", r.Alert, m)
+				}
+			}
+		}
+	}
+	for _, want := range []string{"LeaselbVIPWithoutHolder", "LeaselbIPConflict"} {
+		if !alerts[want] {
+			t.Errorf("no alert %s", want)
+		}
 	}
 }
