@@ -5,8 +5,10 @@
 // It owns the node lease node-<node> of its node and takes part in the
 // election of every group the speaker hands it: it claims, adopts,
 // releases and garbage-collects VIP leases, and tells the speaker which
-// groups this node holds. Reads come from a shared Lease informer; every
-// write is conditional on the resourceVersion last seen, and a conflict
+// groups this node holds. Reads come from a shared Lease informer (the one
+// exception: after a conflict on its own node lease it re-reads that lease
+// from the API server, as the cache may be what is stale); every write is
+// conditional on the resourceVersion last seen, and a conflict
 // means re-read, never retry. Expiry is judged on the injected clock from
 // when a node lease was last seen to change, never from a timestamp another
 // node wrote.
