@@ -477,7 +477,7 @@ func subnetVerdict(first, last netip.Addr, addrs map[netip.Addr]string, bits int
 	case best >= need-8:
 		return Warn, fmt.Sprintf("shares only a /%d with the nearest node address, %s; fine if that LAN is a /%d or larger, otherwise no node is on its link", best, where, best)
 	default:
-		return Fail, fmt.Sprintf("is outside every node's subnet: the nearest node address, %s, shares only a /%d with it. A VIP there is answered for by ARP/NDP on a link where nobody asks for it", where, best)
+		return Fail, fmt.Sprintf("is outside every node's subnet (the nearest node address, %s, shares only a /%d with it): no node is on that link, so ARP/NDP for these VIPs never reaches a speaker and clients cannot reach them", where, best)
 	}
 }
 
