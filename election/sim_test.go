@@ -873,3 +873,76 @@ func TestSimulationAPIOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulationFailover measures, in simulated time with the default
+// timings (watch delays up to 60 ms, write round trips up to 60 ms), how
+// long groups stay unheld when their holder dies, and when it stops
+// gracefully (releasing first), and checks both against the protocol's
+// bounds.
+func TestSimulationFailover(t *testing.T) {
+	for _, graceful := range []bool{false, true} {
+		t.Run(fmt.Sprintf("graceful=%v", graceful), func(t *testing.T) {
+			var gaps []time.Duration
+			for seed := range uint64(10) {
+				s := newSim(t, 100+seed, 5)
+				s.chaos = false
+				for i := range 20 {
+					g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
+					s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
+					s.annots[g] = g
+				}
+				for _, n := range s.nodes {
+					s.start(n)
+				}
+				s.run(20*time.Second + s.dur(0, time.Second))
+				victim := s.nodes[s.rng.IntN(len(s.nodes))]
+				var lost []string
+				for g := range victim.core.held {
+					lost = append(lost, g)
+				}
+				stopped := s.now
+				if graceful {
+					for _, w := range victim.core.shutdown(s.now) {
+						s.send(victim, w)
+					}
+					// The releases are on their way; the process exits.
+				}
+				s.crash(victim)
+				won := map[string]time.Duration{}
+				for s.now.Sub(stopped) < 10*time.Second && len(won) < len(lost) {
+					s.run(time.Millisecond)
+					for _, g := range lost {
+						if _, ok := won[g]; ok {
+							continue
+						}
+						for _, n := range s.nodes {
+							if !n.down && n.announced[g] {
+								won[g] = s.now.Sub(stopped)
+							}
+						}
+					}
+				}
+				for _, f := range s.fails {
+					t.Error(f)
+				}
+				for _, g := range lost {
+					d, ok := won[g]
+					if !ok {
+						t.Fatalf("seed %d: group %s never taken over after %s stopped", seed, g, victim.name)
+					}
+					gaps = append(gaps, d)
+				}
+			}
+			slices.Sort(gaps)
+			p50, p99, worst := gaps[len(gaps)/2], gaps[len(gaps)*99/100], gaps[len(gaps)-1]
+			t.Logf("%d groups taken over: p50 %v, p99 %v, max %v", len(gaps), p50, p99, worst)
+			bound := DefaultNodeLeaseDuration + DefaultRankStep + 300*time.Millisecond
+			if graceful {
+				bound = 300 * time.Millisecond
+			}
+			if worst > bound {
+				t.Errorf("a group waited %v for a successor, want <= %v", worst, bound)
+			}
+		})
+	}
+}
