@@ -132,7 +132,7 @@ func BenchmarkARPReplyLatency(b *testing.B) {
 	if b.N < 100 {
 		return // the framework's first, single-iteration probe run
 	}
-	fmt.Printf("ARP reply latency over %d requests each: leaselb VIP median %v p99 %v; kernel-owned address median %v p99 %v; ratio of medians %.2f (goal <= 1.5)\n",
+	fmt.Printf("\nARP reply latency over %d requests each: leaselb VIP median %v p99 %v; kernel-owned address median %v p99 %v; ratio of medians %.2f (goal <= 1.5)\n",
 		len(rtt[0]), ours[0], ours[1], kernel[0], kernel[1], ratio)
 	h.do("close", "closed")
 }
@@ -220,7 +220,7 @@ func BenchmarkARPFloodCPU(b *testing.B) {
 				share := 100 * used.Seconds() / el.Seconds()
 				b.ReportMetric(share, "%core")
 				b.ReportMetric(float64(sent)/el.Seconds(), "req/s")
-				fmt.Printf("ARP flood (%s, %d VIPs held): %d requests for unheld addresses in %v (%.0f/s); announcer process CPU %v = %.2f%% of one core (goal < 10%%)\n",
+				fmt.Printf("\nARP flood (%s, %d VIPs held): %d requests for unheld addresses in %v (%.0f/s); announcer process CPU %v = %.2f%% of one core (goal < 10%%)\n",
 					tc.name, len(vips), sent, el.Round(time.Millisecond), float64(sent)/el.Seconds(), used, share)
 			}
 			h.do("close", "closed")
