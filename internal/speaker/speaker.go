@@ -376,8 +376,8 @@ func (s *Speaker) Alive() error {
 		}
 	}
 	err := s.el.Healthy()
-	if err != nil && electionStuck(err) {
-		return err
+	if err != nil && !errors.Is(err, election.ErrAPIUnreachable) && now.Sub(s.started) > syncGrace {
+		return err // the election loop is stuck (or never synced): a restart cures that
 	}
 	if err == nil {
 		// Our renewals succeed; the Lease watch must deliver them.
@@ -393,14 +393,6 @@ func (s *Speaker) Alive() error {
 		}
 	}
 	return nil
-}
-
-// electionStuck reports whether an election health error is one a restart
-// cures (its loop is stuck) rather than an API server that cannot be
-// reached. The election has no sentinel for that yet, so this reads its
-// message.
-func electionStuck(err error) bool {
-	return strings.Contains(err.Error(), "election loop is stuck")
 }
 
 // Ready is the readiness check: caches synced, the election healthy (the
