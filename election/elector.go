@@ -365,7 +365,8 @@ func (e *Elector) Healthy() error {
 }
 
 // Run takes part in the elections until ctx is done, then releases every
-// group it holds (bounded to about a second) and returns nil.
+// group it holds (bounded to about a second) and returns nil. Call it once
+// per Elector.
 func (e *Elector) Run(ctx context.Context) error {
 	c := newCore(e.cfg.Node, timings{
 		renew:    e.cfg.NodeLeaseRenew,
