@@ -443,7 +443,7 @@ func (a *Announcer) applyLocked() {
 	for p := range a.sched {
 		if !slices.Contains(t[p.iface], p.ip) {
 			delete(a.sched, p)
-			a.log.Debug("stopped answering", zap.String("ip", p.ip.String()), zap.String("interface", p.iface))
+			a.log.Info("stopped answering for VIP", zap.String("ip", p.ip.String()), zap.String("interface", p.iface))
 		}
 	}
 
