@@ -864,6 +864,11 @@ func checkConflicts(s *Snapshot, _ Options) []Finding {
 		if e.Reason != ReasonIPConflict {
 			continue
 		}
+		// A conflict on a Service that has since been deleted (or
+		// recreated) is history: its VIP is no longer announced.
+		if e.InvolvedObject.Kind == "Service" && !serviceExists(s, e.InvolvedObject) {
+			continue
+		}
 		count := e.Count
 		if e.Series != nil {
 			count = e.Series.Count
@@ -881,6 +886,19 @@ func checkConflicts(s *Snapshot, _ Options) []Finding {
 		return []Finding{{Check: check, Severity: OK, Message: "no IPConflict Events (Events are kept for an hour by default)"}}
 	}
 	return out
+}
+
+// serviceExists reports whether the Service an Event is about still exists
+// (the same object, when the Event carries its UID). Only LoadBalancer
+// Services are in the Snapshot, which are the only ones with VIPs.
+func serviceExists(s *Snapshot, ref corev1.ObjectReference) bool {
+	for i := range s.Services {
+		svc := &s.Services[i]
+		if svc.Namespace == ref.Namespace && svc.Name == ref.Name && (ref.UID == "" || svc.UID == "" || svc.UID == ref.UID) {
+			return true
+		}
+	}
+	return false
 }
 
 func eventSource(e *corev1.Event) string {

@@ -534,6 +534,8 @@ func TestVIPHolders(t *testing.T) {
 }
 
 func TestConflicts(t *testing.T) {
+	recreated := event(ReasonIPConflict, "web", "old")
+	recreated.InvolvedObject.UID = "an-earlier-web"
 	tests := []struct {
 		name   string
 		events []corev1.Event
@@ -543,10 +545,13 @@ func TestConflicts(t *testing.T) {
 		{"one", []corev1.Event{event(ReasonIPConflict, "web", "192.0.2.10 is claimed by 02:00:00:00:00:99, which is no speaker")},
 			[]want{{Fail, "Service default/web", "which is no speaker (seen 3 time(s), last 1m0s ago, reported by leaselb-speaker on n1)"}}},
 		{"allocation failures are not conflicts", []corev1.Event{event(ReasonAllocationFailed, "web", "x")}, []want{{OK, "", ""}}},
+		{"a deleted Service's conflict is history", []corev1.Event{event(ReasonIPConflict, "gone", "x")}, []want{{OK, "", "no IPConflict"}}},
+		{"an earlier Service of the same name", []corev1.Event{recreated}, []want{{OK, "", "no IPConflict"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expect(t, runCheck(t, "ip-conflict", snap(func(s *Snapshot) { s.Events = tt.events }), Options{}), tt.want)
+			s := snap(func(s *Snapshot) { s.Events, s.Services = tt.events, []corev1.Service{svc("web", "192.0.2.10")} })
+			expect(t, runCheck(t, "ip-conflict", s, Options{}), tt.want)
 		})
 	}
 }
