@@ -285,9 +285,10 @@ func (l *loop) reconcile() {
 	if !l.recomputed {
 		return
 	}
+	held := l.el.Held()
 	want := map[string]*announced{}
 	if !l.stopping {
-		for _, h := range l.el.Held() {
+		for _, h := range held {
 			if since, ok := l.fenced[h.Group]; ok && since.Equal(h.Since) {
 				continue // we saw a successor announce it; the election catches up
 			}
@@ -305,7 +306,7 @@ func (l *loop) reconcile() {
 	// A fenced term that left Held() is over: forget it, so that a later
 	// lawful claim is announced again.
 	heldNow := map[string]time.Time{}
-	for _, h := range l.el.Held() {
+	for _, h := range held {
 		heldNow[h.Group] = h.Since
 	}
 	for g, since := range l.fenced {

@@ -233,13 +233,29 @@ func New(cfg Config) (*Speaker, error) {
 	})
 	s.loop.macs = macs
 
-	kick := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.loop.changed() },
-		UpdateFunc: func(o, n any) { s.loop.changed() },
-		DeleteFunc: func(any) { s.loop.changed() },
+	wake := func(any) { s.loop.changed() }
+	services := svcInf.Lister()
+	handlers := map[string]cache.ResourceEventHandlerFuncs{
+		"services": {
+			AddFunc:    func(o any) { wakeIf(s.loop, serviceMatters(o)) },
+			UpdateFunc: func(o, n any) { wakeIf(s.loop, serviceMatters(o, n)) },
+			DeleteFunc: func(o any) { wakeIf(s.loop, serviceMatters(o)) },
+		},
+		"endpointslices": {
+			AddFunc:    func(o any) { wakeIf(s.loop, sliceMatters(services, o)) },
+			UpdateFunc: func(o, n any) { wakeIf(s.loop, sliceMatters(services, o, n)) },
+			DeleteFunc: func(o any) { wakeIf(s.loop, sliceMatters(services, o)) },
+		},
+		"nodes": {
+			AddFunc:    wake,
+			UpdateFunc: func(o, n any) { wakeIf(s.loop, nodeUpdateMatters(o, n)) },
+			DeleteFunc: wake,
+		},
+		"ipaddresspools":   {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
+		"l2advertisements": {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
 	}
-	for _, name := range []string{"services", "endpointslices", "nodes", "ipaddresspools", "l2advertisements"} {
-		if _, err := s.informers[name].AddEventHandler(kick); err != nil {
+	for name, h := range handlers {
+		if _, err := s.informers[name].AddEventHandler(h); err != nil {
 			_ = an.Close()
 			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
 		}
@@ -257,6 +273,12 @@ func New(cfg Config) (*Speaker, error) {
 		cfg.Health.AddReadiness("speaker", s.Ready)
 	}
 	return s, nil
+}
+
+func wakeIf(l *loop, matters bool) {
+	if matters {
+		l.changed()
+	}
 }
 
 // stripManagedFields drops managedFields before objects are cached: the
