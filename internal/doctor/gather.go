@@ -148,7 +148,11 @@ func Gather(ctx context.Context, c Clients, namespace string) (*Snapshot, error)
 		if !note(SourceEvents, err) {
 			break
 		}
-		s.Events = append(s.Events, l.Items...)
+		for _, e := range l.Items {
+			if e.Reason == reason { // fake clients ignore field selectors
+				s.Events = append(s.Events, e)
+			}
+		}
 	}
 	return s, nil
 }
