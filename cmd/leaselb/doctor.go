@@ -19,7 +19,7 @@ import (
 // Exit statuses of `leaselb doctor`, for scripts.
 const (
 	doctorExitProblems    = 1 // at least one [FAIL] (or [warn] with --fail-on-warning)
-	doctorExitUnreachable = 2 // nothing checked: no kubeconfig, or the API server did not answer
+	doctorExitUnreachable = 2 // nothing checked: bad flags, no kubeconfig, or the API server did not answer
 )
 
 func runDoctor(ctx context.Context, args []string) error {
@@ -41,7 +41,7 @@ func runDoctor(ctx context.Context, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: leaselb doctor [flags]\n\n"+
 			"Checks a cluster for what breaks leaselb's layer-2 load balancing and says what to change.\n"+
-			"It only reads. Exit status: 0 no problems, %d problems found, %d the cluster could not be read.\n\nChecks:\n", doctorExitProblems, doctorExitUnreachable)
+			"It only reads. Exit status: 0 no problems, %d problems found, %d nothing checked (bad flags, no kubeconfig, API server unreachable).\n\nChecks:\n", doctorExitProblems, doctorExitUnreachable)
 		for _, c := range doctor.Checks {
 			fmt.Fprintf(fs.Output(), "  %-15s %s\n", c.Name, c.Summary)
 		}
@@ -49,13 +49,18 @@ func runDoctor(ctx context.Context, args []string) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError(doctorExitUnreachable) // flag has printed the error and the usage
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		fmt.Fprintf(os.Stderr, "leaselb doctor: unexpected arguments %q\n", fs.Args())
+		return exitError(doctorExitUnreachable)
 	}
 	if *output != "text" && *output != "json" {
-		return fmt.Errorf("-o %q: want text or json", *output)
+		fmt.Fprintf(os.Stderr, "leaselb doctor: -o %q: want text or json\n", *output)
+		return exitError(doctorExitUnreachable)
 	}
 
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -85,7 +90,7 @@ func runDoctor(ctx context.Context, args []string) error {
 	snap, err := doctor.Gather(ctx, doctor.Clients{Kube: kube, Leaselb: lb, ServerTime: serverTime}, ns)
 	if err != nil {
 		if errors.Is(err, doctor.ErrUnreachable) {
-			fmt.Fprintf(os.Stderr, "leaselb doctor: %v\n", err)
+			fmt.Fprintf(os.Stderr, "leaselb %v\n", err)
 			return exitError(doctorExitUnreachable)
 		}
 		return err
