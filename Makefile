@@ -31,7 +31,8 @@ build: ## build bin/leaselb
 # flags; manifests/manifests_test.go checks that they match).
 .PHONY: build-static
 build-static: build ## build bin/leaselb exactly as the Dockerfile does, and check it is static
-	@if ldd $(BIN)/leaselb >/dev/null 2>&1; then echo "bin/leaselb is dynamically linked; the image needs a static binary" >&2; exit 1; fi
+	@if ! command -v ldd >/dev/null; then echo "ldd not found: cannot check that bin/leaselb is static" >&2; \
+	elif ldd $(BIN)/leaselb >/dev/null 2>&1; then echo "bin/leaselb is dynamically linked; the image needs a static binary" >&2; exit 1; fi
 	@echo "bin/leaselb: static ($$($(BIN)/leaselb version))"
 
 IMAGE ?= ghcr.io/leaselb/leaselb:$(VERSION)
