@@ -54,6 +54,10 @@ const (
 	releaseLeaseLost    = "leaseLost"
 )
 
+// noInterfaceHint ends the Warning when a held IP has no interface.
+const noInterfaceHint = "no interface of the node is up with an address in the IP's subnet (or named by the L2Advertisement's interfaces); " +
+	"give the node an address in that subnet or set spec.interfaces in the L2Advertisement"
+
 // conflictEventInterval rate-limits IPConflict Events per (IP, MAC).
 const conflictEventInterval = 5 * time.Minute
 
@@ -348,22 +352,38 @@ func (l *loop) reconcile() {
 		l.cfg.m.claimToAnn.Observe(latency.Seconds())
 		l.cfg.m.handovers.WithLabelValues("in", "won").Inc()
 		var ifaces []string
+		var live, dark []netip.Addr
 		for _, ip := range a.ips {
-			ifaces = append(ifaces, l.an.Interfaces(ip)...)
+			got := l.an.Interfaces(ip)
+			if len(got) == 0 {
+				dark = append(dark, ip)
+			} else {
+				live = append(live, ip)
+			}
+			ifaces = append(ifaces, got...)
 		}
 		slices.Sort(ifaces)
 		ifaces = slices.Compact(ifaces)
-		l.cfg.log.Info("announcing group", zap.String("group", name), zap.String("lease", name),
-			zap.Stringers("ips", a.ips), zap.Strings("interfaces", ifaces), zap.Duration("claimToAnnounce", latency))
+		fields := []zap.Field{zap.String("group", name), zap.String("lease", name),
+			zap.Stringers("ips", a.ips), zap.Strings("interfaces", ifaces), zap.Duration("claimToAnnounce", latency)}
+		if len(dark) > 0 {
+			l.cfg.log.Warn("announcing group, but some of its IPs on no interface", append(fields, zap.Stringers("unannounced", dark))...)
+		} else {
+			l.cfg.log.Info("announcing group", fields...)
+		}
 		for _, s := range l.existingServices(a.services) {
-			if len(ifaces) == 0 {
+			switch {
+			case len(live) == 0:
 				l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
-					"node %s holds %s but no interface of it can announce it: none is up with an address in its subnet (or named by the L2Advertisement's interfaces); set spec.interfaces in the L2Advertisement",
-					l.cfg.node, joinIPs(a.ips))
-				continue
+					"node %s holds %s but no interface of it can announce it: %s", l.cfg.node, joinIPs(a.ips), noInterfaceHint)
+			case len(dark) > 0:
+				l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
+					"announcing %s from node %s on %s; %s on no interface: %s",
+					joinIPs(live), l.cfg.node, strings.Join(ifaces, ", "), joinIPs(dark), noInterfaceHint)
+			default:
+				l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventAnnouncing,
+					"announcing %s from node %s on %s", joinIPs(a.ips), l.cfg.node, strings.Join(ifaces, ", "))
 			}
-			l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventAnnouncing,
-				"announcing %s from node %s on %s", joinIPs(a.ips), l.cfg.node, strings.Join(ifaces, ", "))
 		}
 	}
 	l.ann = want

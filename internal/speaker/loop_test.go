@@ -143,7 +143,8 @@ type fakeAnnouncer struct {
 	sets   int
 	macs   []net.HardwareAddr
 	claims chan l2.Claim
-	none   bool // no interface can announce anything
+	none   bool                // no interface can announce anything
+	dark   map[netip.Addr]bool // these IPs have no interface
 }
 
 func newFakeAnnouncer() *fakeAnnouncer {
@@ -165,7 +166,7 @@ func (f *fakeAnnouncer) Close() error { close(f.claims); return nil }
 func (f *fakeAnnouncer) Interfaces(ip netip.Addr) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.none {
+	if f.none || f.dark[ip] {
 		return nil
 	}
 	for _, a := range f.last {
@@ -404,6 +405,13 @@ func TestLoopWarnsWhenNoInterfaceAnnounces(t *testing.T) {
 	h.an.none = true
 	h.add(append(baseObjects(), svc("web", "192.0.2.10"))...)
 	h.wantEvents("Warning Announcing default/web: node a holds 192.0.2.10 but no interface")
+}
+
+func TestLoopWarnsWhenAnIPHasNoInterface(t *testing.T) {
+	h := newHarness(t, true)
+	h.an.dark = map[netip.Addr]bool{netip.MustParseAddr("2001:db8::10"): true}
+	h.add(append(baseObjects(), svc("web", "192.0.2.10", "2001:db8::10"))...)
+	h.wantEvents("Warning Announcing default/web: announcing 192.0.2.10 from node a on eth0; 2001:db8::10 on no interface: no interface of the node")
 }
 
 func TestLoopReleases(t *testing.T) {
