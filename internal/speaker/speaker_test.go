@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/leaselb/leaselb/election"
 	lbfake "github.com/leaselb/leaselb/internal/client/clientset/versioned/fake"
@@ -205,4 +206,41 @@ func TestSpeakersElectOneAndHandOverOnStop(t *testing.T) {
 		return leaseHolder(kube, group) == other.name && other.announces(group)
 	})
 	t.Logf("%s announces %v after the stop returned", other.name, time.Since(start).Round(time.Millisecond))
+}
+
+func TestHealthBeforeSync(t *testing.T) {
+	kube := fake.NewSimpleClientset() //nolint:staticcheck // as above
+	lb := lbfake.NewSimpleClientset() //nolint:staticcheck // as above
+	clk := testingclock.NewFakeClock(time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC))
+	s, err := New(Config{Kube: kube, Leaselb: lb, Namespace: testNS, Node: "a", Clock: clk, announcer: newFakeAnnouncer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not started: caches never sync.
+	if err := s.Alive(); err != nil {
+		t.Errorf("Alive during the start grace: %v", err)
+	}
+	if err := s.Ready(); err == nil || !strings.Contains(err.Error(), "not synced") {
+		t.Errorf("Ready before sync = %v, want not synced", err)
+	}
+	clk.Step(syncGrace + time.Second)
+	if err := s.Alive(); err == nil || !strings.Contains(err.Error(), "informers not synced") {
+		t.Errorf("Alive after the grace = %v, want informers not synced", err)
+	}
+}
+
+func TestNewRejectsIncompleteConfig(t *testing.T) {
+	kube := fake.NewSimpleClientset() //nolint:staticcheck // as above
+	lb := lbfake.NewSimpleClientset() //nolint:staticcheck // as above
+	for _, cfg := range []Config{
+		{Leaselb: lb, Namespace: testNS, Node: "a"},
+		{Kube: kube, Namespace: testNS, Node: "a"},
+		{Kube: kube, Leaselb: lb, Node: "a"},
+		{Kube: kube, Leaselb: lb, Namespace: testNS},
+	} {
+		cfg.announcer = newFakeAnnouncer()
+		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("New(%+v) = %v, want ErrConfig", cfg, err)
+		}
+	}
 }
