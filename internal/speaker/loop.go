@@ -486,7 +486,9 @@ func (l *loop) claim(c l2.Claim) {
 		// names us: the claimant is a predecessor that has not seen our
 		// announcement yet, and stops when it does.
 		l.cfg.m.wireClaims.WithLabelValues("predecessor").Inc()
-		l.cfg.log.Debug("claim from a speaker whose lease is stale; keeping the group", fields...)
+		if l.firstIn(conflictEventInterval, "predecessor|"+group+"|"+c.MAC.String()) {
+			l.cfg.log.Info("another speaker still announces a group this node holds; keeping it (our lease is current, it stops when it sees our announcements)", fields...)
+		}
 		return
 	}
 	// The claimant holds the lease as our cache shows it, or our cache is
@@ -505,25 +507,33 @@ func (l *loop) claim(c l2.Claim) {
 func (l *loop) conflict(group string, ip netip.Addr, c l2.Claim, fields []zap.Field) {
 	l.cfg.m.wireClaims.WithLabelValues("conflict").Inc()
 	l.cfg.m.conflicts.Inc()
-	now := l.cfg.clock.Now()
-	key := ip.String() + "|" + c.MAC.String()
-	if last, ok := l.conflicts[key]; ok && now.Sub(last) < conflictEventInterval {
+	if !l.firstIn(conflictEventInterval, ip.String()+"|"+c.MAC.String()) {
 		return
 	}
-	if len(l.conflicts) > 1000 {
-		for k, t := range l.conflicts {
-			if now.Sub(t) >= conflictEventInterval {
-				delete(l.conflicts, k)
-			}
-		}
-	}
-	l.conflicts[key] = now
 	l.cfg.log.Warn("IP conflict: a host that runs no speaker claims a VIP this node announces", fields...)
 	for _, s := range l.existingServices(l.ann[group].services) {
 		l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventIPConflict,
 			"%s is claimed on %s's interface %s by MAC %s, which belongs to no leaselb speaker: another host uses this IP; remove it from that host or from the IPAddressPool",
 			ip, l.cfg.node, c.Interface, c.MAC)
 	}
+}
+
+// firstIn reports whether key was not seen within d, and records it: a
+// rate limit for Events and logs about what the wire shows.
+func (l *loop) firstIn(d time.Duration, key string) bool {
+	now := l.cfg.clock.Now()
+	if last, ok := l.conflicts[key]; ok && now.Sub(last) < d {
+		return false
+	}
+	if len(l.conflicts) > 1000 {
+		for k, t := range l.conflicts {
+			if now.Sub(t) >= d {
+				delete(l.conflicts, k)
+			}
+		}
+	}
+	l.conflicts[key] = now
+	return true
 }
 
 // macOwner returns the node whose node lease lists mac, or "".
