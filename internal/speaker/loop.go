@@ -144,7 +144,7 @@ type loop struct {
 	lastSet    []l2.Announcement
 	fenced     map[string]time.Time // group -> Held.Since of the term we fenced
 	successor  map[string]string    // group -> node seen announcing it
-	conflicts  map[string]time.Time // ip|mac -> last IPConflict Event
+	lastSeen   map[string]time.Time // rate-limit key -> last Event or log about it
 	macs       string
 	recomputed bool
 	stopping   bool
@@ -170,7 +170,7 @@ func newLoop(cfg loopConfig, el elector, an announcer, src sources) *loop {
 		ann:       map[string]*announced{},
 		fenced:    map[string]time.Time{},
 		successor: map[string]string{},
-		conflicts: map[string]time.Time{},
+		lastSeen:  map[string]time.Time{},
 	}
 }
 
@@ -522,17 +522,17 @@ func (l *loop) conflict(group string, ip netip.Addr, c l2.Claim, fields []zap.Fi
 // rate limit for Events and logs about what the wire shows.
 func (l *loop) firstIn(d time.Duration, key string) bool {
 	now := l.cfg.clock.Now()
-	if last, ok := l.conflicts[key]; ok && now.Sub(last) < d {
+	if last, ok := l.lastSeen[key]; ok && now.Sub(last) < d {
 		return false
 	}
-	if len(l.conflicts) > 1000 {
-		for k, t := range l.conflicts {
+	if len(l.lastSeen) > 1000 {
+		for k, t := range l.lastSeen {
 			if now.Sub(t) >= d {
-				delete(l.conflicts, k)
+				delete(l.lastSeen, k)
 			}
 		}
 	}
-	l.conflicts[key] = now
+	l.lastSeen[key] = now
 	return true
 }
 
