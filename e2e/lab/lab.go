@@ -276,7 +276,10 @@ func (l *Lab) startNetwork(ctx context.Context) error {
 		}
 		// No duplicate address detection: addresses are usable at once and
 		// link-local sources work for NDP from the first packet.
-		for _, s := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"} {
+		// Keep IPv6 addresses across link down/up (a failed node comes back
+		// with its addresses, as a real one does when the cable returns).
+		for _, s := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+			"net.ipv6.conf.all.keep_addr_on_down=1", "net.ipv6.conf.default.keep_addr_on_down=1"} {
 			if _, err := NetnsExec(ctx, host.NS, "sysctl", "-q", "-w", s); err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,16 @@ func (l *Lab) RecoverNode(ctx context.Context, node string) error {
 	h := l.Hosts[node]
 	if err := ip(ctx, "-n", h.NS, "link", "set", "eth0", "up"); err != nil {
 		return err
+	}
+	// The addresses survive link down (keep_addr_on_down), but make sure.
+	for _, a := range []string{h.IPv4.String() + "/24", h.IPv6.String() + "/64"} {
+		args := []string{"-n", h.NS, "addr", "replace", a, "dev", "eth0"}
+		if strings.Contains(a, ":") {
+			args = append(args, "nodad")
+		}
+		if err := ip(ctx, args...); err != nil {
+			return err
+		}
 	}
 	if p := l.Proc("proxy-" + node); p == nil || p.Exited() {
 		if err := l.StartProxy(node); err != nil {
