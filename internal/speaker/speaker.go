@@ -43,6 +43,9 @@ const (
 	// stuckAfter is how long a cluster change may wait for the loop before
 	// /healthz fails.
 	stuckAfter = 30 * time.Second
+	// watchStuckAfter is the least time the Lease watch may go without
+	// delivering one of our successful renewals before /healthz fails.
+	watchStuckAfter = time.Minute
 	// watchFailingAfter is how long an informer's watch may fail before
 	// /readyz fails.
 	watchFailingAfter = 30 * time.Second
@@ -110,6 +113,8 @@ type Speaker struct {
 	mu      sync.Mutex
 	synced  bool
 	watch   map[string]*watchFailure
+	// electionBad is when the election last reported itself unhealthy.
+	electionBad time.Time
 }
 
 // watchFailure is an informer's ongoing list/watch failure.
@@ -397,24 +402,43 @@ func (s *Speaker) Alive() error {
 			return fmt.Errorf("the speaker loop has not handled a cluster change for %v: it is stuck", late.Round(time.Second))
 		}
 	}
-	err := s.el.Healthy()
+	err := s.electionHealth(now)
 	if err != nil && !errors.Is(err, election.ErrAPIUnreachable) && now.Sub(s.started) > syncGrace {
 		return err // the election loop is stuck (or never synced): a restart cures that
 	}
 	if err == nil {
-		// Our renewals succeed; the Lease watch must deliver them.
-		seen := s.loop.ownSeen.Load()
+		// Our renewals succeed; the Lease watch must deliver them. Counted
+		// from the later of the last echo and the last time the election
+		// was unhealthy: after an API outage the reflector may take its
+		// backoff (up to 30 s) to watch again, which is no reason to
+		// restart.
+		s.mu.Lock()
 		base := s.started
-		if seen != 0 {
+		if s.electionBad.After(base) {
+			base = s.electionBad
+		}
+		s.mu.Unlock()
+		if seen := s.loop.ownSeen.Load(); seen != 0 && time.Unix(0, seen).After(base) {
 			base = time.Unix(0, seen)
 		}
-		limit := 2*s.cfg.IdleRenew + 2*s.cfg.NodeLeaseDuration
+		limit := max(2*s.cfg.IdleRenew+2*s.cfg.NodeLeaseDuration, watchStuckAfter)
 		if late := now.Sub(base); late > limit {
 			return fmt.Errorf("the Lease watch has not delivered this node's lease %s for %v although its renewals succeed: the watch is stuck",
 				election.NodeLeaseName(s.cfg.Node), late.Round(time.Second))
 		}
 	}
 	return nil
+}
+
+// electionHealth is the election's Healthy, remembering when it last failed.
+func (s *Speaker) electionHealth(now time.Time) error {
+	err := s.el.Healthy()
+	if err != nil {
+		s.mu.Lock()
+		s.electionBad = now
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // Ready is the readiness check: caches synced, the election healthy (the
@@ -437,7 +461,7 @@ func (s *Speaker) Ready() error {
 	if !synced {
 		return fmt.Errorf("informers not synced yet: %s", strings.Join(s.unsynced(), ", "))
 	}
-	if err := s.el.Healthy(); err != nil {
+	if err := s.electionHealth(now); err != nil {
 		return err
 	}
 	if len(failing) > 0 {
