@@ -244,3 +244,33 @@ func TestNewRejectsIncompleteConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestAliveDetectsAStuckLeaseWatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real speaker on the real clock")
+	}
+	kube := fake.NewSimpleClientset(node("a")) //nolint:staticcheck // as above
+	conditionalLeases(kube)
+	lb := lbfake.NewSimpleClientset() //nolint:staticcheck // as above
+	r := startSpeaker(t, kube, lb, "a", "02:00:00:00:00:0a")
+	eventually(t, "ready", func() bool { return r.s.Ready() == nil && r.s.loop.ownSeen.Load() != 0 })
+	if err := r.s.Alive(); err != nil {
+		t.Fatalf("Alive: %v", err)
+	}
+	// Holding nothing, the node lease is renewed every 10 s: pretend the
+	// watch delivered nothing for two minutes although renewals succeed.
+	r.s.mu.Lock()
+	r.s.started = time.Now().Add(-3 * time.Minute)
+	r.s.mu.Unlock()
+	r.s.loop.ownSeen.Store(time.Now().Add(-2 * time.Minute).UnixNano())
+	if err := r.s.Alive(); err == nil || !strings.Contains(err.Error(), "watch is stuck") {
+		t.Errorf("Alive = %v, want the Lease watch reported stuck", err)
+	}
+	// Right after API trouble, the reflector's backoff is no reason to restart.
+	r.s.mu.Lock()
+	r.s.electionBad = time.Now().Add(-10 * time.Second)
+	r.s.mu.Unlock()
+	if err := r.s.Alive(); err != nil {
+		t.Errorf("Alive just after API trouble = %v, want nil", err)
+	}
+}
