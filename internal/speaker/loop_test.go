@@ -146,6 +146,9 @@ type fakeAnnouncer struct {
 	claims chan l2.Claim
 	none   bool                // no interface can announce anything
 	dark   map[netip.Addr]bool // these IPs have no interface
+	// slowStop delays a Set that stops everything, as sockets can take a
+	// moment to close.
+	slowStop time.Duration
 }
 
 func newFakeAnnouncer() *fakeAnnouncer {
@@ -154,6 +157,9 @@ func newFakeAnnouncer() *fakeAnnouncer {
 }
 
 func (f *fakeAnnouncer) Set(d []l2.Announcement) {
+	if len(d) == 0 && f.slowStop > 0 {
+		time.Sleep(f.slowStop) // still answering meanwhile
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.last, f.sets = d, f.sets+1

@@ -309,8 +309,8 @@ func (s *Speaker) watchFailed(name string, err error) {
 }
 
 // Run starts the informers, the election and the loop, and runs until ctx
-// is done. Then it stops announcing, lets the election release every lease
-// (about a second at most) and returns.
+// is done. Then it stops answering ARP/NDP, and only then lets the election
+// release every lease (about a second at most), and returns.
 func (s *Speaker) Run(ctx context.Context) error {
 	s.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.cfg.Events.CoreV1().Events("")})
 	defer s.broadcaster.Shutdown()
@@ -320,12 +320,16 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.leaseInf.Start(informerCtx.Done())
 	s.lbInf.Start(informerCtx.Done())
 
+	// The election gets its own context, ended only once the loop has
+	// stopped answering: a successor claims the moment it sees a release,
+	// and must never find us still on the wire.
+	elCtx, stopElection := context.WithCancel(context.Background())
+	defer stopElection()
 	elDone := make(chan error, 1)
-	go func() { elDone <- s.el.Run(ctx) }()
+	go func() { elDone <- s.el.Run(elCtx) }()
 
 	err := s.run(ctx)
-	// The election releases the leases while the announcer stops answering:
-	// the successor announces as soon as it sees a release.
+	stopElection()
 	closeErr := s.an.Close()
 	elErr := <-elDone
 	s.log.Info("speaker stopped")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,7 +197,21 @@ func TestSpeakersElectOneAndHandOverOnStop(t *testing.T) {
 		t.Errorf("holder not alive: %v", err)
 	}
 
+	// The release must find the holder silent already: a successor
+	// announces the moment it sees it.
+	var releasedLoud atomic.Bool
+	kube.PrependReactor("update", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := a.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		if l.Name == group && (l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "") && holder.announces(group) {
+			releasedLoud.Store(true)
+		}
+		return false, nil, nil
+	})
+	holder.an.slowStop = 50 * time.Millisecond
 	took := holder.stop(t)
+	if releasedLoud.Load() {
+		t.Errorf("%s released %s while still announcing it", holder.name, group)
+	}
 	t.Logf("holder %s stopped in %v", holder.name, took.Round(time.Millisecond))
 	if holder.announces(group) {
 		t.Errorf("%s still announces after stopping", holder.name)
