@@ -146,7 +146,8 @@ func restore(t *testing.T, l *lab.Lab) {
 		n := l.VIPLeases(ctx)
 		return n == 0, fmt.Sprintf("%d VIP leases left", n)
 	}); err != nil {
-		t.Logf("restore: VIP leases of deleted Services not garbage-collected: %v", err)
+		out, _ := l.Kubectl(ctx, "get", "leases", "-n", lab.Namespace, "-l", "leaselb.io/role=vip")
+		t.Logf("restore: VIP leases of deleted Services not garbage-collected: %v\n%s", err, out)
 	} else {
 		t.Logf("restore: VIP leases gone %s after the Services were deleted", time.Since(start).Round(time.Millisecond))
 	}

@@ -138,6 +138,21 @@ func TestAPIServerOutage(t *testing.T) {
 		}
 		oneMAC(t, l, vips[n], holders[n])
 	}
+	// The speakers catch up with changes made after the outage: deleting
+	// the Services releases and removes their leases. (client-go's watch
+	// backoff after an outage can delay this by tens of seconds.)
+	deleted := time.Now()
+	for _, n := range names {
+		l.DeleteService(ctx, n)
+	}
+	err := lab.Eventually(ctx, 3*time.Minute, 500*time.Millisecond, func() (bool, string) {
+		c := l.VIPLeases(ctx)
+		return c == 0, fmt.Sprintf("%d VIP leases left after their Services were deleted", c)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the outage, the Services' deletion was seen and their leases removed in %s", time.Since(deleted).Round(time.Millisecond))
 }
 
 // Scenario 8: the holder loses the API server but not the LAN. A successor
