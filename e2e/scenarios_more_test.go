@@ -181,7 +181,7 @@ func TestHolderCutFromAPIServer(t *testing.T) {
 	var successorMAC string
 	var settledAt time.Time
 	for time.Since(cut) < failover+10*time.Second {
-		macs, err := w.WhoHas(vip, 200*time.Millisecond)
+		macs, err := w.WhoHas(vip, 300*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,19 +197,29 @@ func TestHolderCutFromAPIServer(t *testing.T) {
 		t.Fatalf("no successor alone on the wire %s after cutting %s from the API server", time.Since(cut).Round(time.Second), old)
 	}
 	successor := l.NodeByMAC(successorMAC)
-	var both int
+	var both, silent int
 	var lastBoth time.Time
 	for _, s := range samples {
 		if len(s.macs) > 1 {
 			both++
 			lastBoth = s.at
 		}
-		if s.at.After(settledAt) && (len(s.macs) != 1 || s.macs[0] != successorMAC) {
-			t.Errorf("after the handover settled, %s answered by %v (%s)", vip, s.macs, nodesOf(l, s.macs))
+		// After the handover settled the old holder must never answer
+		// again. (A sample with no reply at all is only counted: on a
+		// loaded machine a reply can miss the 300 ms window.)
+		if s.at.After(settledAt) {
+			for _, m := range s.macs {
+				if m != successorMAC {
+					t.Errorf("after the handover settled, %s answered by %v (%s)", vip, s.macs, nodesOf(l, s.macs))
+				}
+			}
+			if len(s.macs) == 0 {
+				silent++
+			}
 		}
 	}
-	t.Logf("%s cut from the API server: %s alone on the wire after %s; %d of %d ARP samples saw two MACs (last %s after the cut)",
-		old, successor, settledAt.Sub(cut).Round(time.Millisecond), both, len(samples), durSince(lastBoth, cut))
+	t.Logf("%s cut from the API server: %s alone on the wire after %s; %d of %d ARP samples saw two MACs (last %s after the cut); %d unanswered after settling",
+		old, successor, settledAt.Sub(cut).Round(time.Millisecond), both, len(samples), durSince(lastBoth, cut), silent)
 	if h := l.Holder(ctx, vip); h != successor {
 		t.Errorf("lease holder %s, but %s answers on the wire", h, successor)
 	}
