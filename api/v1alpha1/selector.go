@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -35,4 +36,24 @@ func Selectors(list []LabelSelector) ([]labels.Selector, error) {
 		out = append(out, sel)
 	}
 	return out, nil
+}
+
+// Covers reports whether the advertisement covers pool p: it names p, one of
+// poolSelectors matches p's labels, or it names and selects no pool at all
+// (then it covers every pool). poolSelectors are the advertisement's
+// ipAddressPoolSelectors converted with Selectors; callers convert them once
+// and reuse them across pools.
+func (ad *L2Advertisement) Covers(p *IPAddressPool, poolSelectors []labels.Selector) bool {
+	if len(ad.Spec.IPAddressPools) == 0 && len(ad.Spec.IPAddressPoolSelectors) == 0 {
+		return true
+	}
+	if slices.Contains(ad.Spec.IPAddressPools, p.Name) {
+		return true
+	}
+	for _, s := range poolSelectors {
+		if s.Matches(labels.Set(p.Labels)) {
+			return true
+		}
+	}
+	return false
 }

@@ -79,21 +79,7 @@ func runController(ctx context.Context, args []string) error {
 	log.Info("starting controller", zap.String("version", version), zap.String("namespace", o.Namespace),
 		zap.Bool("requireClass", *requireClass), zap.Bool("leaderElect", le.Enabled), zap.String("identity", le.Identity))
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	serveErr := make(chan error, 1)
-	go func() {
-		err := o.Serve(ctx, log, reg, health)
-		if err != nil {
-			cancel() // without probes and metrics the pod is useless: stop
-		}
-		serveErr <- err
-	}()
-	runErr := c.Run(ctx)
-	cancel()
-	if err := <-serveErr; err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr := runServing(ctx, &o, log, reg, health, c.Run)
 	if runErr == nil {
 		log.Info("controller stopped")
 	}

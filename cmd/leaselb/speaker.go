@@ -120,20 +120,5 @@ func runSpeaker(ctx context.Context, args []string) error {
 		zap.Bool("requireClass", *requireClass), zap.Duration("nodeLeaseRenew", *renew), zap.Duration("nodeLeaseDuration", *duration),
 		zap.Duration("idleRenew", *idle), zap.Duration("rankStep", *rankStep), zap.Duration("refreshInterval", *refresh))
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	serveErr := make(chan error, 1)
-	go func() {
-		err := o.Serve(ctx, log, reg, health)
-		if err != nil {
-			cancel() // without probes and metrics the pod is useless: stop
-		}
-		serveErr <- err
-	}()
-	runErr := s.Run(ctx)
-	cancel()
-	if err := <-serveErr; err != nil && runErr == nil {
-		runErr = err
-	}
-	return runErr
+	return runServing(ctx, &o, log, reg, health, s.Run)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -244,22 +243,6 @@ func addressStrings(p *v1alpha1.IPAddressPool) []string {
 	return out
 }
 
-// covers reports whether an advertisement covers a pool.
-func covers(ad *v1alpha1.L2Advertisement, sels []labels.Selector, p *v1alpha1.IPAddressPool) bool {
-	if len(ad.Spec.IPAddressPools) == 0 && len(ad.Spec.IPAddressPoolSelectors) == 0 {
-		return true
-	}
-	if slices.Contains(ad.Spec.IPAddressPools, p.Name) {
-		return true
-	}
-	for _, s := range sels {
-		if s.Matches(labels.Set(p.Labels)) {
-			return true
-		}
-	}
-	return false
-}
-
 // writeStatus brings pool and advertisement status and the pool metrics in
 // line with the allocator. Objects whose status would not change are not
 // written.
@@ -319,7 +302,7 @@ func (t *term) writeStatus(ctx context.Context) error {
 		meta.SetStatusCondition(&st.Conditions, valid)
 		var by []string
 		for _, ad := range ads {
-			if covers(ad, adSels[ad.Name], p) {
+			if ad.Covers(p, adSels[ad.Name]) {
 				by = append(by, ad.Name)
 			}
 		}

@@ -539,22 +539,11 @@ func checkPoolSubnets(s *Snapshot, o Options) []Finding {
 // poolSelected reports whether ad covers pool: by name, by selector, or
 // because it names and selects no pool at all (then it covers every pool).
 func poolSelected(ad *v1alpha1.L2Advertisement, pool *v1alpha1.IPAddressPool) (bool, error) {
-	if len(ad.Spec.IPAddressPools) == 0 && len(ad.Spec.IPAddressPoolSelectors) == 0 {
-		return true, nil
-	}
-	if slices.Contains(ad.Spec.IPAddressPools, pool.Name) {
-		return true, nil
-	}
 	sels, err := v1alpha1.Selectors(ad.Spec.IPAddressPoolSelectors)
 	if err != nil {
 		return false, err
 	}
-	for _, sel := range sels {
-		if sel.Matches(labels.Set(pool.Labels)) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return ad.Covers(pool, sels), nil
 }
 
 // adNodes returns the nodes (of nodes) ad lets announce: all with no

@@ -166,7 +166,7 @@ func NewWorld(in Inputs) *World {
 			v.ranges = append(v.ranges, [2]netip.Addr{first, last})
 		}
 		for i, ad := range ads {
-			if covers(ad, poolSels[i], p) {
+			if ad.Covers(p, poolSels[i]) {
 				v.ads = append(v.ads, i)
 			}
 		}
@@ -204,23 +204,6 @@ func NewWorld(in Inputs) *World {
 		}
 	}
 	return w
-}
-
-// covers reports whether ad covers pool p: it names it, selects it by
-// label, or names and selects no pool at all (then it covers every pool).
-func covers(ad *v1alpha1.L2Advertisement, sels []labels.Selector, p *v1alpha1.IPAddressPool) bool {
-	if len(ad.Spec.IPAddressPools) == 0 && len(ad.Spec.IPAddressPoolSelectors) == 0 {
-		return true
-	}
-	if slices.Contains(ad.Spec.IPAddressPools, p.Name) {
-		return true
-	}
-	for _, s := range sels {
-		if s.Matches(labels.Set(p.Labels)) {
-			return true
-		}
-	}
-	return false
 }
 
 // NodeNames returns the names of every node the World knows, sorted.

@@ -1,0 +1,43 @@
+package v1alpha1
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestCovers(t *testing.T) {
+	pool := &IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "lan", Labels: map[string]string{"site": "home"}}}
+	tests := []struct {
+		name string
+		spec L2AdvertisementSpec
+		want bool
+	}{
+		{"no pools named or selected covers every pool", L2AdvertisementSpec{}, true},
+		{"named", L2AdvertisementSpec{IPAddressPools: []string{"dmz", "lan"}}, true},
+		{"other pool named", L2AdvertisementSpec{IPAddressPools: []string{"dmz"}}, false},
+		{"selected by label", L2AdvertisementSpec{IPAddressPoolSelectors: []LabelSelector{{MatchLabels: map[string]string{"site": "home"}}}}, true},
+		{"selector does not match", L2AdvertisementSpec{IPAddressPoolSelectors: []LabelSelector{{MatchLabels: map[string]string{"site": "office"}}}}, false},
+		{"expression matches", L2AdvertisementSpec{IPAddressPoolSelectors: []LabelSelector{{MatchExpressions: []LabelSelectorRequirement{{Key: "site", Operator: metav1.LabelSelectorOpIn, Values: []string{"home", "lab"}}}}}}, true},
+		{"only nodes selected still covers every pool", L2AdvertisementSpec{NodeSelectors: []LabelSelector{{MatchLabels: map[string]string{"a": "b"}}}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ad := &L2Advertisement{Spec: tt.spec}
+			sels, err := Selectors(ad.Spec.IPAddressPoolSelectors)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ad.Covers(pool, sels); got != tt.want {
+				t.Errorf("Covers = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSelectorsRejectBadRequirement(t *testing.T) {
+	_, err := Selectors([]LabelSelector{{}, {MatchExpressions: []LabelSelectorRequirement{{Key: "a", Operator: "Equals", Values: []string{"b"}}}}})
+	if err == nil || err.Error()[:10] != "selector 1" {
+		t.Fatalf("error %v, want one naming selector 1", err)
+	}
+}
