@@ -80,6 +80,8 @@ func runSpeaker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	fresh := speaker.NewFreshness()
+	cfg.Wrap(fresh.WrapTransport)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
@@ -98,6 +100,7 @@ func runSpeaker(ctx context.Context, args []string) error {
 	reg := daemon.NewRegistry()
 	health := &daemon.Health{}
 	s, err := speaker.New(speaker.Config{
+		Freshness:         fresh,
 		Kube:              kube,
 		Events:            events,
 		Leaselb:           lb,

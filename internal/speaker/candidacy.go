@@ -47,9 +47,14 @@ const (
 // ReasonCandidate is the metric label of groups this node is a candidate for.
 const ReasonCandidate = "candidate"
 
+// ReasonStaleView: one of this node's caches may be out of date (a watch
+// failed and the API server has not accepted a new one yet), so it claims
+// nothing new; it keeps what it holds. See Freshness.
+const ReasonStaleView Reason = "staleView"
+
 // allReasons lists every Reason, for metrics that report zero counts too.
 var allReasons = []Reason{ReasonNotOurClass, ReasonNoIP, ReasonNoAdvertisement, ReasonNodeUnknown,
-	ReasonNodeExcluded, ReasonNetworkUnavailable, ReasonNodeNotSelected, ReasonNoLocalEndpoint}
+	ReasonNodeExcluded, ReasonNetworkUnavailable, ReasonNodeNotSelected, ReasonNoLocalEndpoint, ReasonStaleView}
 
 // Inputs are the objects candidacy depends on, as the informers' caches
 // hold them.

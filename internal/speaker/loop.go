@@ -104,6 +104,9 @@ type loopConfig struct {
 	log               *zap.Logger
 	recorder          record.EventRecorder
 	m                 *metrics
+	// stale lists the caches that may be out of date (see Freshness); nil
+	// means none ever is.
+	stale func() []string
 }
 
 // groupState is one group as the last recompute saw it.
@@ -147,7 +150,9 @@ type loop struct {
 	lastSeen   map[string]time.Time // rate-limit key -> last Event or log about it
 	macs       string
 	recomputed bool
-	stopping   bool
+	// staleView: the last recompute saw a cache that may be out of date.
+	staleView bool
+	stopping  bool
 }
 
 func newLoop(cfg loopConfig, el elector, an announcer, src sources) *loop {
@@ -171,6 +176,41 @@ func newLoop(cfg loopConfig, el elector, an announcer, src sources) *loop {
 		fenced:    map[string]time.Time{},
 		successor: map[string]string{},
 		lastSeen:  map[string]time.Time{},
+	}
+}
+
+// holdOnly keeps this node from claiming groups while one of its caches
+// may be out of date: it still holds (and may release) what it holds, but a
+// group it does not hold is not claimed on the word of a stale cache — it
+// might belong to a Service deleted meanwhile. Other nodes, whose caches
+// are current, claim as usual.
+func (l *loop) holdOnly(specs []election.GroupSpec, counts map[string]int) {
+	var stale []string
+	if l.cfg.stale != nil {
+		stale = l.cfg.stale()
+	}
+	if was := l.staleView; (len(stale) > 0) != was {
+		l.staleView = len(stale) > 0
+		if l.staleView {
+			l.cfg.log.Info("caches may be out of date after a failed watch: keeping held groups, claiming none", zap.Strings("resources", stale))
+		} else {
+			l.cfg.log.Info("caches current again: claiming as usual")
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	held := map[string]bool{}
+	for _, h := range l.el.Held() {
+		held[h.Group] = true
+	}
+	for i := range specs {
+		if specs[i].Candidate && !held[specs[i].Name] {
+			specs[i].Candidate = false
+			specs[i].Reason = string(ReasonStaleView)
+			counts[ReasonCandidate]--
+			counts[string(ReasonStaleView)]++
+		}
 	}
 }
 
@@ -243,6 +283,7 @@ func (l *loop) recompute() {
 			}
 		}
 	}
+	l.holdOnly(specs, counts)
 	l.groups = next
 	if !l.recomputed || !reflect.DeepEqual(specs, l.lastSpecs) {
 		l.el.SetGroups(specs)

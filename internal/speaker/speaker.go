@@ -81,6 +81,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Health receives the liveness and readiness checks; nil adds none.
 	Health *daemon.Health
+	// Freshness tells which caches may be out of date. Wire its
+	// WrapTransport into the REST config of Kube and Leaselb so an accepted
+	// list or watch marks a resource fresh at once; nil makes one that
+	// learns only from failures and new data.
+	Freshness *Freshness
 
 	// announcer replaces the l2 Announcer in tests.
 	announcer interface {
@@ -113,6 +118,7 @@ type Speaker struct {
 	mu      sync.Mutex
 	synced  bool
 	watch   map[string]*watchFailure
+	fresh   *Freshness
 	// electionBad is when the election last reported itself unhealthy.
 	electionBad time.Time
 }
@@ -154,7 +160,10 @@ func New(cfg Config) (*Speaker, error) {
 	}
 	log := cfg.Logger.With(zap.String("node", cfg.Node))
 	s := &Speaker{cfg: cfg, log: log, clock: cfg.Clock, informers: map[string]cache.SharedIndexInformer{},
-		watch: map[string]*watchFailure{}, started: cfg.Clock.Now()}
+		watch: map[string]*watchFailure{}, started: cfg.Clock.Now(), fresh: cfg.Freshness}
+	if s.fresh == nil {
+		s.fresh = NewFreshness()
+	}
 
 	// Resync 0 everywhere: the loop recomputes from the caches on every
 	// change, and a Lease resync would look like a re-list to the election.
@@ -227,6 +236,7 @@ func New(cfg Config) (*Speaker, error) {
 		log:               log,
 		recorder:          recorder,
 		m:                 m,
+		stale:             s.staleResources,
 	}, el, an, sources{
 		services:  svcInf.Lister(),
 		slices:    sliceInf.Lister(),
@@ -295,6 +305,26 @@ func stripManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
+// groupInputs are the informers whose caches decide which groups exist and
+// whether this node is a candidate. The Lease cache is the election's,
+// which judges its own freshness.
+var groupInputs = []string{"services", "endpointslices", "nodes", "ipaddresspools", "l2advertisements"}
+
+// staleResources lists the group inputs whose cache may be out of date. A
+// cache that took in new data since its failure is current again, even if
+// no accepted list or watch was seen (no transport wrapper in tests).
+func (s *Speaker) staleResources() []string {
+	for _, name := range s.fresh.Stale(groupInputs...) {
+		s.mu.Lock()
+		f := s.watch[name]
+		s.mu.Unlock()
+		if f == nil || s.informers[name].LastSyncResourceVersion() != f.lastRV {
+			s.fresh.markFresh(name)
+		}
+	}
+	return s.fresh.Stale(groupInputs...)
+}
+
 // watchFailed records an informer's list/watch failure.
 func (s *Speaker) watchFailed(name string, err error) {
 	s.mu.Lock()
@@ -305,6 +335,7 @@ func (s *Speaker) watchFailed(name string, err error) {
 	} else {
 		s.watch[name] = &watchFailure{since: s.clock.Now(), err: err, lastRV: rv}
 	}
+	s.fresh.markStale(name)
 	s.log.Warn("watch failing; retrying with backoff", zap.String("resource", name), zap.Error(err))
 }
 
@@ -360,10 +391,18 @@ func (s *Speaker) run(ctx context.Context) error {
 	defer macTicker.Stop()
 	claims := s.an.Claims()
 	dirty := true
+	// While a cache may be out of date, look again every second: its
+	// recovery (an accepted watch) need not come with any informer event.
+	var staleRecheck clock.Timer
+	var staleC <-chan time.Time
 	for {
 		if dirty {
 			l.recompute()
 			dirty = false
+		}
+		if l.staleView && staleRecheck == nil {
+			staleRecheck = s.clock.NewTimer(time.Second)
+			staleC = staleRecheck.C()
 		}
 		l.reconcile()
 		l.publishMACs()
@@ -381,6 +420,9 @@ func (s *Speaker) run(ctx context.Context) error {
 			}
 			l.claim(c)
 		case <-macTicker.C():
+		case <-staleC:
+			staleRecheck, staleC = nil, nil
+			dirty = true
 		}
 	}
 }

@@ -1,0 +1,78 @@
+package speaker
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestFreshnessTransport(t *testing.T) {
+	tests := []struct {
+		name      string
+		method    string
+		path      string
+		code      int
+		wantStale []string
+	}{
+		{"accepted watch of services", http.MethodGet, "/api/v1/services", 200, []string{"nodes"}},
+		{"accepted namespaced list", http.MethodGet, "/apis/leaselb.io/v1alpha1/namespaces/leaselb-system/ipaddresspools", 200, []string{"nodes", "services"}},
+		{"refused watch", http.MethodGet, "/api/v1/services", 503, []string{"nodes", "services"}},
+		{"a write is no list", http.MethodPost, "/api/v1/services", 200, []string{"nodes", "services"}},
+		{"one object is no list", http.MethodGet, "/api/v1/namespaces/default/services/web", 200, []string{"nodes", "services"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tt.code) }))
+			defer srv.Close()
+			f := NewFreshness()
+			f.markStale("services")
+			f.markStale("nodes")
+			client := &http.Client{Transport: f.WrapTransport(http.DefaultTransport)}
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path+"?watch=true", nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := f.Stale(groupInputs...); !reflect.DeepEqual(got, tt.wantStale) {
+				t.Errorf("stale %v, want %v", got, tt.wantStale)
+			}
+		})
+	}
+}
+
+// A speaker whose cache may be out of date keeps what it holds but claims
+// nothing new: the group of a Service deleted while its watch was down
+// must not be claimed again on the word of that cache.
+func TestLoopClaimsNothingOnAStaleView(t *testing.T) {
+	h := newHarness(t, false)
+	var stale []string
+	h.l.cfg.stale = func() []string { return stale }
+	h.add(append(baseObjects(), svc("web", "192.0.2.10"), svc("db", "192.0.2.20"))...)
+	h.el.hold("vip-192.0.2.10")
+	h.step(false)
+
+	stale = []string{"services"}
+	h.step(true)
+	held, _ := h.el.spec("vip-192.0.2.10")
+	free, _ := h.el.spec("vip-192.0.2.20")
+	if !held.Candidate {
+		t.Errorf("held group lost candidacy on a stale view: %+v", held)
+	}
+	if free.Candidate || free.Reason != string(ReasonStaleView) {
+		t.Errorf("free group = %+v, want not a candidate with reason %s", free, ReasonStaleView)
+	}
+	if got := testutil.ToFloat64(h.l.cfg.m.candidacy.WithLabelValues(string(ReasonStaleView))); got != 1 {
+		t.Errorf("candidacy{staleView} = %v, want 1", got)
+	}
+	h.wantAnnounced("vip-192.0.2.10=192.0.2.10@")
+
+	stale = nil
+	h.step(true)
+	if free, _ := h.el.spec("vip-192.0.2.20"); !free.Candidate {
+		t.Errorf("after the caches recovered: %+v, want a candidate", free)
+	}
+}
