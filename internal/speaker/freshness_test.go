@@ -22,6 +22,9 @@ func TestFreshnessTransport(t *testing.T) {
 		{"refused watch", http.MethodGet, "/api/v1/services", 503, []string{"nodes", "services"}},
 		{"a write is no list", http.MethodPost, "/api/v1/services", 200, []string{"nodes", "services"}},
 		{"one object is no list", http.MethodGet, "/api/v1/namespaces/default/services/web", 200, []string{"nodes", "services"}},
+		{"relist needed", http.MethodGet, "/api/v1/endpointslices", 410, []string{"endpointslices", "nodes", "services"}},
+		{"overloaded", http.MethodGet, "/api/v1/endpointslices", 429, []string{"endpointslices", "nodes", "services"}},
+		{"a refusal for another reason says nothing", http.MethodGet, "/api/v1/endpointslices", 403, []string{"nodes", "services"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,6 +44,41 @@ func TestFreshnessTransport(t *testing.T) {
 				t.Errorf("stale %v, want %v", got, tt.wantStale)
 			}
 		})
+	}
+}
+
+func TestFreshnessRefusedConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	url := srv.URL
+	srv.Close() // nothing listens: connection refused, as during an API server outage
+	f := NewFreshness()
+	woken := 0
+	f.changed = func() { woken++ }
+	client := &http.Client{Transport: f.WrapTransport(http.DefaultTransport)}
+	for range 2 {
+		if _, err := client.Get(url + "/api/v1/services?watch=true"); err == nil {
+			t.Fatal("GET to a closed server succeeded")
+		}
+	}
+	if got := f.Stale(groupInputs...); !reflect.DeepEqual(got, []string{"services"}) {
+		t.Errorf("stale %v after a refused watch, want [services]", got)
+	}
+	if woken != 1 {
+		t.Errorf("loop woken %d times for one turn to stale, want 1", woken)
+	}
+}
+
+func TestFreshnessNewDataIsFresh(t *testing.T) {
+	rv := map[string]string{"services": "10"}
+	f := NewFreshness()
+	f.version = func(name string) string { return rv[name] }
+	f.markStale("services")
+	if got := f.Stale("services"); len(got) != 1 {
+		t.Fatalf("stale %v, want [services]", got)
+	}
+	rv["services"] = "11" // the cache took in an event
+	if got := f.Stale("services"); len(got) != 0 {
+		t.Errorf("stale %v after new data, want none", got)
 	}
 }
 

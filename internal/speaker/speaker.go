@@ -183,6 +183,14 @@ func New(cfg Config) (*Speaker, error) {
 		"services": svcInf.Informer(), "endpointslices": sliceInf.Informer(), "nodes": nodeInf.Informer(),
 		"ipaddresspools": poolInf.Informer(), "l2advertisements": adInf.Informer(), "leases": leaseInf.Informer(),
 	}
+	// s.informers is fixed from here on, so Freshness may read it from the
+	// transport's goroutines.
+	s.fresh.version = func(name string) string {
+		if inf := s.informers[name]; inf != nil {
+			return inf.LastSyncResourceVersion()
+		}
+		return ""
+	}
 	for name, inf := range s.informers {
 		if err := inf.SetTransform(stripManagedFields); err != nil {
 			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
@@ -247,6 +255,7 @@ func New(cfg Config) (*Speaker, error) {
 		namespace: cfg.Namespace,
 	})
 	s.loop.macs = macs
+	s.fresh.changed = s.loop.changed
 
 	wake := func(any) { s.loop.changed() }
 	services := svcInf.Lister()
@@ -310,18 +319,8 @@ func stripManagedFields(obj any) (any, error) {
 // which judges its own freshness.
 var groupInputs = []string{"services", "endpointslices", "nodes", "ipaddresspools", "l2advertisements"}
 
-// staleResources lists the group inputs whose cache may be out of date. A
-// cache that took in new data since its failure is current again, even if
-// no accepted list or watch was seen (no transport wrapper in tests).
+// staleResources lists the group inputs whose cache may be out of date.
 func (s *Speaker) staleResources() []string {
-	for _, name := range s.fresh.Stale(groupInputs...) {
-		s.mu.Lock()
-		f := s.watch[name]
-		s.mu.Unlock()
-		if f == nil || s.informers[name].LastSyncResourceVersion() != f.lastRV {
-			s.fresh.markFresh(name)
-		}
-	}
 	return s.fresh.Stale(groupInputs...)
 }
 
