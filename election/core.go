@@ -83,12 +83,15 @@ type override struct {
 
 // vipState is everything the core tracks about one VIP lease name.
 type vipState struct {
-	cache          *leaseView // nil: absent from the cache
-	seen           time.Time  // when the cache last changed, on our clock
-	mine           *override
-	inflight       bool
-	blocked        bool // after a conflict or fencing: wait for the cache to change
-	blockRV        string
+	cache    *leaseView // nil: absent from the cache
+	seen     time.Time  // when the cache last changed, on our clock
+	mine     *override
+	inflight bool
+	blocked  bool // after a conflict or fencing: wait for the cache to change
+	blockRV  string
+	// blockOwnRV is our own last write when fenced: the watch may echo it
+	// after the fencing, and that echo (still naming us) is no news.
+	blockOwnRV     string
 	blockUntil     time.Time
 	retryAt        time.Time // after a failed write
 	claimableSince time.Time // zero: not claimable now
@@ -306,10 +309,18 @@ func (c *core) lost(group string, now time.Time) {
 	if _, ok := c.held[group]; !ok {
 		return
 	}
+	own := c.held[group].rv
 	c.drop(group, "fenced")
 	v := c.vip(group)
 	v.mine = nil
-	v.blocked, v.blockRV, v.blockUntil = true, v.cacheRV(), now.Add(c.t.duration)
+	v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, v.cacheRV(), own, now.Add(c.t.duration)
+}
+
+// stillBlocked reports whether v's block holds: the cache shows nothing
+// newer than what blocked it (or our own write's late echo).
+func (v *vipState) stillBlocked() bool {
+	rv := v.cacheRV()
+	return v.blocked && (rv == v.blockRV || (v.blockOwnRV != "" && rv == v.blockOwnRV))
 }
 
 func (c *core) drop(group, reason string) {
@@ -456,11 +467,11 @@ func (c *core) ready(p *planner, v *vipState) bool {
 		return false
 	}
 	if v.blocked {
-		if v.cacheRV() == v.blockRV && p.now.Before(v.blockUntil) {
+		if v.stillBlocked() && p.now.Before(v.blockUntil) {
 			p.at(v.blockUntil)
 			return false
 		}
-		v.blocked = false
+		v.blocked, v.blockOwnRV = false, ""
 	}
 	if p.now.Before(v.retryAt) {
 		p.at(v.retryAt)
@@ -724,7 +735,7 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 	switch out {
 	case outcomeConflict:
 		v.mine = nil
-		v.blocked, v.blockRV, v.blockUntil = true, w.rv, now.Add(c.t.duration)
+		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(c.t.duration)
 		switch w.kind {
 		case writeClaim:
 			c.note(note{kind: noteLost, group: w.name, reason: w.reason})
@@ -826,7 +837,7 @@ func (c *core) shutdown(now time.Time) []write {
 		if v.inflight || lv == nil || lv.holder != c.node {
 			continue
 		}
-		if v.blocked && v.cacheRV() == v.blockRV {
+		if v.stillBlocked() {
 			continue
 		}
 		w := c.releaseOf(name, lv, "shutdown")

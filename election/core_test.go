@@ -117,3 +117,37 @@ func TestRankSpread(t *testing.T) {
 		t.Errorf("a sixth node ranks first for %.1f%% of groups, want about 1/6", share*100)
 	}
 }
+
+// TestLostIgnoresOurOwnEcho: fencing blocks the group until the lease shows
+// news. The watch may deliver the echo of our own claim only after the
+// fencing; that echo still names us and must not count as news, or we
+// would re-adopt the group a successor has just taken (seen in CI under
+// load as "still holding after Lost").
+func TestLostIgnoresOurOwnEcho(t *testing.T) {
+	tests := []struct {
+		name        string
+		cacheAfter  *leaseView
+		wantBlocked bool
+	}{
+		{"cache unchanged", &leaseView{rv: "5"}, true},
+		{"late echo of our own claim", &leaseView{rv: "6", holder: "n1"}, true},
+		{"a successor wrote it", &leaseView{rv: "7", holder: "n2"}, false},
+		{"deleted", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCore("n1", timings{renew: DefaultNodeLeaseRenew, duration: DefaultNodeLeaseDuration, idle: DefaultIdleRenew, rankStep: DefaultRankStep})
+			v := c.vip("vip-192.0.2.10")
+			v.cache = &leaseView{rv: "5"}                            // before our claim's echo
+			c.held["vip-192.0.2.10"] = heldGroup{since: t0, rv: "6"} // our claim wrote rv 6
+			c.lost("vip-192.0.2.10", t0)
+			if _, held := c.held["vip-192.0.2.10"]; held {
+				t.Fatal("still held after lost")
+			}
+			v.cache = tt.cacheAfter
+			if got := v.stillBlocked(); got != tt.wantBlocked {
+				t.Errorf("blocked = %v, want %v", got, tt.wantBlocked)
+			}
+		})
+	}
+}
