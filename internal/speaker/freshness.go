@@ -1,10 +1,12 @@
 package speaker
 
 import (
+	"fmt"
 	"net/http"
 	"path"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Freshness tracks, per watched resource, whether this speaker's cache may
@@ -19,32 +21,47 @@ import (
 // speaker keeps what it holds but claims nothing new.
 type Freshness struct {
 	mu sync.Mutex
-	// stale maps a stale resource to its cache's resourceVersion when it
-	// went stale: a cache that has moved on since holds newer data.
-	stale map[string]string
+	// stale holds the resources whose last list or watch failed.
+	stale map[string]*failure
 	// version returns a resource's cache resourceVersion; nil: unknown.
 	version func(resource string) string
+	// now tells when a failure began; nil: the real clock.
+	now func() time.Time
 	// changed is called (without the lock) when a resource turns stale or
 	// fresh: during an outage no informer event wakes the speaker's loop,
 	// yet the election must hear at once that this node claims nothing new.
 	changed func()
 }
 
-// NewFreshness returns a tracker with every resource fresh.
-func NewFreshness() *Freshness { return &Freshness{stale: map[string]string{}} }
+// failure is a resource's ongoing list/watch failure.
+type failure struct {
+	since time.Time
+	err   error
+	// rv is the cache's resourceVersion when it failed: a cache that has
+	// moved on since holds newer data.
+	rv string
+}
 
-// markStale records a failed list or watch of resource.
-func (f *Freshness) markStale(resource string) {
+// NewFreshness returns a tracker with every resource fresh.
+func NewFreshness() *Freshness { return &Freshness{stale: map[string]*failure{}} }
+
+// markStale records a failed list or watch of resource; a failure already
+// under way keeps its start and takes the newest error.
+func (f *Freshness) markStale(resource string, err error) {
 	f.mu.Lock()
-	if _, ok := f.stale[resource]; ok {
+	if fl := f.stale[resource]; fl != nil {
+		fl.err = err
 		f.mu.Unlock()
 		return
 	}
-	rv := ""
-	if f.version != nil {
-		rv = f.version(resource)
+	fl := &failure{since: time.Now(), err: err}
+	if f.now != nil {
+		fl.since = f.now()
 	}
-	f.stale[resource] = rv
+	if f.version != nil {
+		fl.rv = f.version(resource)
+	}
+	f.stale[resource] = fl
 	f.mu.Unlock()
 	if f.changed != nil {
 		f.changed()
@@ -64,24 +81,30 @@ func (f *Freshness) markFresh(resource string) bool {
 	return was
 }
 
-// Stale lists the stale resources among names, sorted. A resource whose
-// cache took in new data since it went stale is fresh again.
-func (f *Freshness) Stale(names ...string) []string {
+// failures returns the ongoing failures among names, sorted by name. A
+// resource whose cache took in new data since it failed is fresh again.
+func (f *Freshness) failures(names ...string) (out []string, of []failure) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []string
-	for _, n := range names {
-		rv, ok := f.stale[n]
-		if !ok {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		fl := f.stale[n]
+		if fl == nil {
 			continue
 		}
-		if f.version != nil && f.version(n) != rv {
+		if f.version != nil && f.version(n) != fl.rv {
 			delete(f.stale, n)
 			continue
 		}
-		out = append(out, n)
+		out, of = append(out, n), append(of, *fl)
 	}
-	sort.Strings(out)
+	return out, of
+}
+
+// Stale lists the stale resources among names, sorted.
+func (f *Freshness) Stale(names ...string) []string {
+	out, _ := f.failures(names...)
 	return out
 }
 
@@ -102,11 +125,11 @@ func (f *Freshness) WrapTransport(rt http.RoundTripper) http.RoundTripper {
 		resource := path.Base(req.URL.Path)
 		switch {
 		case err != nil:
-			f.markStale(resource)
+			f.markStale(resource, err)
 		case resp.StatusCode == http.StatusOK:
 			f.markFresh(resource)
 		case resp.StatusCode >= 500, resp.StatusCode == http.StatusGone, resp.StatusCode == http.StatusTooManyRequests:
-			f.markStale(resource)
+			f.markStale(resource, fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status))
 		}
 		return resp, err
 	})

@@ -1,10 +1,12 @@
 package speaker
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -31,8 +33,8 @@ func TestFreshnessTransport(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tt.code) }))
 			defer srv.Close()
 			f := NewFreshness()
-			f.markStale("services")
-			f.markStale("nodes")
+			f.markStale("services", errors.New("refused"))
+			f.markStale("nodes", errors.New("refused"))
 			client := &http.Client{Transport: f.WrapTransport(http.DefaultTransport)}
 			req, _ := http.NewRequest(tt.method, srv.URL+tt.path+"?watch=true", nil)
 			resp, err := client.Do(req)
@@ -72,7 +74,7 @@ func TestFreshnessNewDataIsFresh(t *testing.T) {
 	rv := map[string]string{"services": "10"}
 	f := NewFreshness()
 	f.version = func(name string) string { return rv[name] }
-	f.markStale("services")
+	f.markStale("services", errors.New("refused"))
 	if got := f.Stale("services"); len(got) != 1 {
 		t.Fatalf("stale %v, want [services]", got)
 	}
@@ -112,5 +114,26 @@ func TestLoopClaimsNothingOnAStaleView(t *testing.T) {
 	h.step(true)
 	if free, _ := h.el.spec("vip-192.0.2.20"); !free.Candidate {
 		t.Errorf("after the caches recovered: %+v, want a candidate", free)
+	}
+}
+
+// The failures /readyz reports keep their start across retries, take the
+// newest error, and end when the cache moves on.
+func TestFreshnessFailures(t *testing.T) {
+	now := time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
+	rv := map[string]string{"nodes": "3"}
+	f := NewFreshness()
+	f.now = func() time.Time { return now }
+	f.version = func(name string) string { return rv[name] }
+	f.markStale("nodes", errors.New("connection refused"))
+	now = now.Add(time.Minute)
+	f.markStale("nodes", errors.New("i/o timeout"))
+	names, fails := f.failures("services", "nodes")
+	if len(names) != 1 || names[0] != "nodes" || !fails[0].since.Equal(now.Add(-time.Minute)) || fails[0].err.Error() != "i/o timeout" {
+		t.Fatalf("failures = %v %+v, want nodes since the first failure with the newest error", names, fails)
+	}
+	rv["nodes"] = "4"
+	if names, _ := f.failures("nodes"); len(names) != 0 {
+		t.Errorf("failures = %v after the cache moved on, want none", names)
 	}
 }

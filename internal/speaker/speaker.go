@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,17 +119,9 @@ type Speaker struct {
 	started time.Time
 	mu      sync.Mutex
 	synced  bool
-	watch   map[string]*watchFailure
 	fresh   *Freshness
 	// electionBad is when the election last reported itself unhealthy.
 	electionBad time.Time
-}
-
-// watchFailure is an informer's ongoing list/watch failure.
-type watchFailure struct {
-	since  time.Time
-	err    error
-	lastRV string // LastSyncResourceVersion when it failed: a change means it recovered
 }
 
 // New checks cfg, creates the informers, the election and the announcer,
@@ -160,7 +154,7 @@ func New(cfg Config) (*Speaker, error) {
 	}
 	log := cfg.Logger.With(zap.String("node", cfg.Node))
 	s := &Speaker{cfg: cfg, log: log, clock: cfg.Clock, informers: map[string]cache.SharedIndexInformer{},
-		watch: map[string]*watchFailure{}, started: cfg.Clock.Now(), fresh: cfg.Freshness}
+		started: cfg.Clock.Now(), fresh: cfg.Freshness}
 	if s.fresh == nil {
 		s.fresh = NewFreshness()
 	}
@@ -185,6 +179,7 @@ func New(cfg Config) (*Speaker, error) {
 	}
 	// s.informers is fixed from here on, so Freshness may read it from the
 	// transport's goroutines.
+	s.fresh.now = s.clock.Now
 	s.fresh.version = func(name string) string {
 		if inf := s.informers[name]; inf != nil {
 			return inf.LastSyncResourceVersion()
@@ -326,15 +321,7 @@ func (s *Speaker) staleResources() []string {
 
 // watchFailed records an informer's list/watch failure.
 func (s *Speaker) watchFailed(name string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rv := s.informers[name].LastSyncResourceVersion()
-	if f := s.watch[name]; f != nil && f.lastRV == rv {
-		f.err = err
-	} else {
-		s.watch[name] = &watchFailure{since: s.clock.Now(), err: err, lastRV: rv}
-	}
-	s.fresh.markStale(name)
+	s.fresh.markStale(name, err)
 	s.log.Warn("watch failing; retrying with backoff", zap.String("resource", name), zap.Error(err))
 }
 
@@ -390,18 +377,10 @@ func (s *Speaker) run(ctx context.Context) error {
 	defer macTicker.Stop()
 	claims := s.an.Claims()
 	dirty := true
-	// While a cache may be out of date, look again every second: its
-	// recovery (an accepted watch) need not come with any informer event.
-	var staleRecheck clock.Timer
-	var staleC <-chan time.Time
 	for {
 		if dirty {
 			l.recompute()
 			dirty = false
-		}
-		if l.staleView && staleRecheck == nil {
-			staleRecheck = s.clock.NewTimer(time.Second)
-			staleC = staleRecheck.C()
 		}
 		l.reconcile()
 		l.publishMACs()
@@ -419,9 +398,6 @@ func (s *Speaker) run(ctx context.Context) error {
 			}
 			l.claim(c)
 		case <-macTicker.C():
-		case <-staleC:
-			staleRecheck, staleC = nil, nil
-			dirty = true
 		}
 	}
 }
@@ -491,18 +467,15 @@ func (s *Speaker) electionHealth(now time.Time) error {
 func (s *Speaker) Ready() error {
 	s.mu.Lock()
 	synced := s.synced
-	var failing []string
+	s.mu.Unlock()
 	now := s.clock.Now()
-	for name, f := range s.watch {
-		if s.informers[name].LastSyncResourceVersion() != f.lastRV {
-			delete(s.watch, name)
-			continue
-		}
+	var failing []string
+	names, failures := s.fresh.failures(slices.Collect(maps.Keys(s.informers))...)
+	for i, f := range failures {
 		if now.Sub(f.since) > watchFailingAfter {
-			failing = append(failing, fmt.Sprintf("%s (since %v: %v)", name, now.Sub(f.since).Round(time.Second), f.err))
+			failing = append(failing, fmt.Sprintf("%s (since %v: %v)", names[i], now.Sub(f.since).Round(time.Second), f.err))
 		}
 	}
-	s.mu.Unlock()
 	if !synced {
 		return fmt.Errorf("informers not synced yet: %s", strings.Join(s.unsynced(), ", "))
 	}
