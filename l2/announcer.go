@@ -332,7 +332,13 @@ func (a *Announcer) loop() {
 			}
 		}
 		if !next.IsZero() {
-			timer.Reset(max(next.Sub(a.clock.Now()), 0))
+			wait := next.Sub(a.clock.Now())
+			if wait <= 0 {
+				// Due already (time moved on while we sent): send it now
+				// rather than through a zero-length timer.
+				continue
+			}
+			timer.Reset(wait)
 		}
 		select {
 		case <-a.stop:
