@@ -34,6 +34,11 @@ const (
 	// ReasonNodeExcluded: the node carries the label
 	// node.kubernetes.io/exclude-from-external-load-balancers.
 	ReasonNodeExcluded Reason = "nodeExcluded"
+	// ReasonNodeCordoned: the node is cordoned (spec.unschedulable, as
+	// `kubectl cordon` and `kubectl drain` set it). A drain announces that
+	// the node is about to go down; its VIPs move while its speaker still
+	// runs, so the handover is a graceful release, not a lapse.
+	ReasonNodeCordoned Reason = "nodeCordoned"
 	// ReasonNetworkUnavailable: the node's NetworkUnavailable condition is True.
 	ReasonNetworkUnavailable Reason = "networkUnavailable"
 	// ReasonNodeNotSelected: the advertisements covering an IP of the group
@@ -54,7 +59,7 @@ const ReasonStaleView Reason = "staleView"
 
 // allReasons lists every Reason, for metrics that report zero counts too.
 var allReasons = []Reason{ReasonNotOurClass, ReasonNoIP, ReasonNoAdvertisement, ReasonNodeUnknown,
-	ReasonNodeExcluded, ReasonNetworkUnavailable, ReasonNodeNotSelected, ReasonNoLocalEndpoint, ReasonStaleView}
+	ReasonNodeExcluded, ReasonNodeCordoned, ReasonNetworkUnavailable, ReasonNodeNotSelected, ReasonNoLocalEndpoint, ReasonStaleView}
 
 // Inputs are the objects candidacy depends on, as the informers' caches
 // hold them.
@@ -393,6 +398,10 @@ func nodeFactsOf(n *corev1.Node) nodeView {
 	if _, ok := n.Labels[v1alpha1.LabelExcludeFromLB]; ok {
 		return nodeView{ReasonNodeExcluded, fmt.Sprintf("node %s carries the label %s; remove it to let the node announce",
 			n.Name, v1alpha1.LabelExcludeFromLB)}
+	}
+	if n.Spec.Unschedulable {
+		return nodeView{ReasonNodeCordoned, fmt.Sprintf("node %s is cordoned (kubectl cordon or drain); `kubectl uncordon %s` lets it announce again",
+			n.Name, n.Name)}
 	}
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {

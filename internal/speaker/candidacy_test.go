@@ -103,6 +103,11 @@ func TestDecide(t *testing.T) {
 			ads:   []*v1alpha1.L2Advertisement{all}, node: "a", want: ReasonNodeExcluded, candidates: []string{"b"},
 		},
 		{
+			name: "cordoned node (kubectl drain)", services: []*corev1.Service{svc("a", "192.0.2.10")},
+			nodes: []*corev1.Node{node("a", cordoned), node("b")}, ads: []*v1alpha1.L2Advertisement{all}, node: "a",
+			want: ReasonNodeCordoned, wantMsg: "kubectl uncordon a", candidates: []string{"b"},
+		},
+		{
 			name: "network unavailable", services: []*corev1.Service{svc("a", "192.0.2.10")},
 			nodes: []*corev1.Node{node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)), node("b")},
 			ads:   []*v1alpha1.L2Advertisement{all}, node: "a", want: ReasonNetworkUnavailable, candidates: []string{"b"},

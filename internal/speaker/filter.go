@@ -61,14 +61,15 @@ func sliceMatters(services corelisters.ServiceLister, objs ...any) bool {
 }
 
 // nodeUpdateMatters: of a Node update, only the labels (selectors,
-// exclusion) and the NetworkUnavailable condition matter.
+// exclusion), cordoning and the NetworkUnavailable condition matter.
 func nodeUpdateMatters(oldObj, newObj any) bool {
 	o, ok1 := unwrap(oldObj).(*corev1.Node)
 	n, ok2 := unwrap(newObj).(*corev1.Node)
 	if !ok1 || !ok2 {
 		return true
 	}
-	return !maps.Equal(o.Labels, n.Labels) || networkUnavailable(o) != networkUnavailable(n)
+	return !maps.Equal(o.Labels, n.Labels) || o.Spec.Unschedulable != n.Spec.Unschedulable ||
+		networkUnavailable(o) != networkUnavailable(n)
 }
 
 func networkUnavailable(n *corev1.Node) bool {

@@ -36,6 +36,8 @@ func TestEventFilters(t *testing.T) {
 		{"slice moved to a Local Service", sliceMatters(services, slice("cluster", "m-1"), slice("local", "m-1")), true},
 		{"node status only", nodeUpdateMatters(node("a"), node("a", condition(corev1.NodeReady, corev1.ConditionFalse))), false},
 		{"node label", nodeUpdateMatters(node("a"), node("a", label("zone", "b"))), true},
+		{"node cordoned", nodeUpdateMatters(node("a"), node("a", cordoned)), true},
+		{"node uncordoned", nodeUpdateMatters(node("a", cordoned), node("a")), true},
 		{"node network unavailable", nodeUpdateMatters(node("a"), node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue))), true},
 		{"unexpected object", nodeUpdateMatters("x", node("a")), true},
 	}

@@ -57,6 +57,8 @@ func node(name string, opts ...nodeOpt) *corev1.Node {
 
 func label(k, v string) nodeOpt { return func(n *corev1.Node) { n.Labels[k] = v } }
 
+var cordoned nodeOpt = func(n *corev1.Node) { n.Spec.Unschedulable = true }
+
 func condition(t corev1.NodeConditionType, st corev1.ConditionStatus) nodeOpt {
 	return func(n *corev1.Node) {
 		n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: t, Status: st, Reason: "Test"})
