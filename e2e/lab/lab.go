@@ -72,8 +72,16 @@ type Options struct {
 	// NoLeaselb starts the lab without the leaselb controller and speakers
 	// (for testing the lab itself).
 	NoLeaselb bool
-	// SpeakerArgs and ControllerArgs are added to the components' flags.
+	// SpeakerArgs and ControllerArgs are added to the components' flags
+	// (stand-in nodes only: with Kubelets the manifest's flags run).
 	SpeakerArgs, ControllerArgs []string
+	// Kubelets makes the nodes real: containerd, a kubelet and kube-proxy
+	// in every node namespace, kube-controller-manager and kube-scheduler
+	// beside the API server, and leaselb installed from its manifests
+	// (through e2e/lab/overlay) as pods running the image built by `make
+	// lab-images`. Without it the nodes are stand-ins: Node objects, a
+	// kube-proxy stand-in, and the leaselb binaries started by the lab.
+	Kubelets bool
 }
 
 // A Lab is a running lab.
@@ -126,12 +134,18 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return nil, errors.New("lab: Options.Root is empty: give the repository root")
 	}
 	need := []string{"kube-apiserver", "kubectl", "etcd", "labagent"}
-	if !opts.NoLeaselb {
+	switch {
+	case opts.Kubelets:
+		need = append(need, kubeletBins...)
+		for _, f := range labImages {
+			need = append(need, filepath.Join("lab-images", f))
+		}
+	case !opts.NoLeaselb:
 		need = append(need, "leaselb")
 	}
 	for _, b := range need {
 		if _, err := os.Stat(filepath.Join(opts.Root, "bin", b)); err != nil {
-			return nil, fmt.Errorf("lab: bin/%s missing: run `make cluster-tools build labagent` (or `make e2e`) first", b)
+			return nil, fmt.Errorf("lab: bin/%s missing: run `make cluster-tools lab-tools lab-images` (or `make e2e`) first", b)
 		}
 	}
 	lab := &Lab{
@@ -172,6 +186,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := l.startControlPlane(ctx); err != nil {
 		return nil, err
 	}
+	if opts.Kubelets {
+		return l, l.startRealNodes(ctx)
+	}
 	l.logf("lab: CRDs and RBAC")
 	if err := l.applyManifests(ctx); err != nil {
 		return nil, err
@@ -204,16 +221,44 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	return l, nil
 }
 
+// startRealNodes turns the nodes into real ones (Options.Kubelets).
+func (l *Lab) startRealNodes(ctx context.Context) error {
+	l.logf("lab: pod routes, kube-controller-manager, kube-scheduler")
+	if err := l.podRoutes(ctx); err != nil {
+		return err
+	}
+	if err := l.startClusterControllers(); err != nil {
+		return err
+	}
+	for _, n := range l.Nodes {
+		l.logf("lab: %s: containerd (lab images imported), kubelet, kube-proxy (nftables)", n.Name)
+		if err := l.StartNode(ctx, n.Name); err != nil {
+			return err
+		}
+	}
+	if err := l.WaitNodesReady(ctx, 3*time.Minute); err != nil {
+		return err
+	}
+	l.logf("lab: %d nodes Ready", len(l.Nodes))
+	if l.opts.NoLeaselb {
+		return nil
+	}
+	l.logf("lab: leaselb: kubectl apply -k e2e/lab/overlay (the install manifest, lab image)")
+	return l.installLeaselb(ctx)
+}
+
 // Cleanup removes every namespace with the prefix (killing what runs in
-// them) and the state directory. Start calls it first; a signal handler may
-// call it too.
+// them), the cgroups of its real nodes, and the state directory. Start
+// calls it first; a signal handler may call it too.
 func Cleanup(prefix, stateDir string) {
 	for _, ns := range netnsNames() {
 		if strings.HasPrefix(ns, prefix) {
 			removeNetns(ns)
 		}
 	}
+	removeCgroup(cgroupParent(prefix))
 	if stateDir != "" {
+		_ = os.RemoveAll(filepath.Join(stateDir, "nodes"))
 		// Logs of the last run are kept for a person to read; the rest goes.
 		_ = os.RemoveAll(filepath.Join(stateDir, "etcd"))
 		_ = os.RemoveAll(filepath.Join(stateDir, "pki"))
@@ -234,10 +279,16 @@ func (l *Lab) Close() {
 	}
 	l.mu.Unlock()
 	// Speakers first, with SIGTERM, so they release their leases while the
-	// API server is still up; then everything else.
+	// API server is still up; then everything else. Real nodes go as a
+	// whole: kubelets first, so none restarts a container being killed.
 	for _, p := range procs {
-		if strings.HasPrefix(p.Name, "speaker-") {
+		if strings.HasPrefix(p.Name, "speaker-") || strings.HasPrefix(p.Name, "kubelet-") {
 			p.Stop(3 * time.Second)
+		}
+	}
+	if l.opts.Kubelets {
+		for _, n := range l.Nodes {
+			l.StopNode(n.Name)
 		}
 	}
 	for _, p := range procs {
@@ -247,7 +298,9 @@ func (l *Lab) Close() {
 		removeNetns(l.opts.Prefix + h.name)
 	}
 	removeNetns(l.opts.Prefix + "switch")
+	removeCgroup(cgroupParent(l.opts.Prefix))
 	_ = os.RemoveAll(filepath.Join(l.stateDir, "etcd"))
+	_ = os.RemoveAll(filepath.Join(l.stateDir, "nodes"))
 }
 
 // LogDir is where each component's output goes (kept after Close).
@@ -387,6 +440,10 @@ func (l *Lab) StartAPIServer() error {
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--anonymous-auth=false",
+		// kubectl logs/exec reach kubelets by their lab address, as the admin.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-client-certificate="+l.pki.AdminCert,
+		"--kubelet-client-key="+l.pki.AdminKey,
 	)
 	return err
 }

@@ -55,10 +55,14 @@ type ServiceSpec struct {
 	Families string
 	// Local sets externalTrafficPolicy: Local.
 	Local bool
+	// App selects the pods labelled app=<App> (an EchoApp); empty makes a
+	// selector-less Service whose EndpointSlices a scenario writes.
+	App string
 }
 
-// CreateService creates a selector-less LoadBalancer Service in default
-// (the lab has no pods; tests write EndpointSlices themselves).
+// CreateService creates a LoadBalancer Service in default: selector-less
+// (stand-in nodes have no pods; tests write EndpointSlices themselves), or
+// selecting an EchoApp on real nodes.
 func (l *Lab) CreateService(ctx context.Context, s ServiceSpec) error {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: "default", Annotations: s.Annotations},
@@ -66,6 +70,9 @@ func (l *Lab) CreateService(ctx context.Context, s ServiceSpec) error {
 			Type:           corev1.ServiceTypeLoadBalancer,
 			LoadBalancerIP: s.LoadBalancerIP,
 		},
+	}
+	if s.App != "" {
+		svc.Spec.Selector = map[string]string{"app": s.App}
 	}
 	for i, p := range s.Ports {
 		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
@@ -211,11 +218,22 @@ func (l *Lab) Events(ctx context.Context, svc string) []string {
 // Eventually polls cond until it reports true or timeout passes; the error
 // carries cond's last description of what it saw.
 func Eventually(ctx context.Context, timeout, every time.Duration, cond func() (bool, string)) error {
+	return eventuallyUnless(ctx, timeout, every, cond, nil)
+}
+
+// eventuallyUnless is Eventually that gives up at once when abort (if not
+// nil) returns an error, such as a component having exited.
+func eventuallyUnless(ctx context.Context, timeout, every time.Duration, cond func() (bool, string), abort func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, what := cond()
 		if ok {
 			return nil
+		}
+		if abort != nil {
+			if err := abort(); err != nil {
+				return err
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %s: %s", timeout, what)

@@ -24,6 +24,12 @@ type pki struct {
 	ServingCert, ServingKey string
 	AdminCert, AdminKey     string
 	SAPublic, SAPrivate     string
+
+	dir    string
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial int64
+	notBef time.Time
 }
 
 // newPKI writes a CA, the API server's serving certificate (for its lab
@@ -55,53 +61,24 @@ func newPKI(dir string, serverIPs []net.IP) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pki{caFile: filepath.Join(dir, "ca.crt")}
+	p := &pki{caFile: filepath.Join(dir, "ca.crt"), dir: dir, ca: ca, caKey: caKey, serial: 1, notBef: now}
 	p.CAData = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	if err := os.WriteFile(p.caFile, p.CAData, 0o644); err != nil {
 		return nil, err
 	}
 
-	leaf := func(name string, tmpl *x509.Certificate) (certFile, keyFile string, err error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return "", "", err
-		}
-		tmpl.NotBefore = now
-		tmpl.NotAfter = now.Add(7 * 24 * time.Hour)
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return "", "", err
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return "", "", err
-		}
-		certFile = filepath.Join(dir, name+".crt")
-		keyFile = filepath.Join(dir, name+".key")
-		if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-			return "", "", err
-		}
-		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-			return "", "", err
-		}
-		return certFile, keyFile, nil
-	}
-
-	p.ServingCert, p.ServingKey, err = leaf("apiserver", &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  serverIPs,
-		DNSNames:     []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
+	p.ServingCert, p.ServingKey, err = p.leaf("apiserver", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: serverIPs,
+		DNSNames:    []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lab: serving certificate: %w", err)
 	}
-	p.AdminCert, p.AdminKey, err = leaf("admin", &x509.Certificate{
-		SerialNumber: big.NewInt(3),
-		Subject:      pkix.Name{CommonName: "lab-admin", Organization: []string{"system:masters"}},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	p.AdminCert, p.AdminKey, err = p.leaf("admin", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "lab-admin", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lab: admin certificate: %w", err)
@@ -126,4 +103,45 @@ func newPKI(dir string, serverIPs []net.IP) (*pki, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// leaf signs a certificate for tmpl with the lab CA and writes it and its
+// key into the PKI directory as name.crt and name.key.
+func (p *pki) leaf(name string, tmpl *x509.Certificate) (certFile, keyFile string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	p.serial++
+	tmpl.SerialNumber = big.NewInt(p.serial)
+	tmpl.NotBefore = p.notBef
+	tmpl.NotAfter = p.notBef.Add(7 * 24 * time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		return "", "", err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	certFile = filepath.Join(p.dir, name+".crt")
+	keyFile = filepath.Join(p.dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, nil
+}
+
+// NodeCert issues a kubelet's client certificate: user system:node:<node>
+// in group system:nodes, which the API server's Node authorizer and
+// NodeRestriction admission recognise.
+func (p *pki) NodeCert(node string) (certFile, keyFile string, err error) {
+	return p.leaf("kubelet-"+node, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
 }

@@ -205,3 +205,57 @@ func Answerers(samples []Sample, from, to time.Time) map[string]int {
 	}
 	return m
 }
+
+// WaitHolder waits until the VIP lease of ip's group has a holder other
+// than not ("" for any) and returns it.
+func (l *Lab) WaitHolder(ctx context.Context, ip, not string, timeout time.Duration) (string, error) {
+	var h string
+	err := Eventually(ctx, timeout, 100*time.Millisecond, func() (bool, string) {
+		h = l.Holder(ctx, ip)
+		return h != "" && h != not, fmt.Sprintf("lease %s holder %q (want one other than %q)", GroupName(ip), h, not)
+	})
+	return h, err
+}
+
+// MACsFor asks the network who has ip and returns every MAC that answered:
+// a raw ARP socket for IPv4 (every reply, not the first), ndisc6 -m for
+// IPv6.
+func (l *Lab) MACsFor(ctx context.Context, w *ARPWatcher, ip string) []string {
+	if strings.Contains(ip, ":") {
+		m, _ := l.NDPMACs(ctx, ip)
+		return m
+	}
+	m, _ := w.WhoHas(ip, 300*time.Millisecond)
+	return m
+}
+
+// WaitOneMAC waits until exactly one MAC answers for ip: node's.
+func (l *Lab) WaitOneMAC(ctx context.Context, w *ARPWatcher, ip, node string, timeout time.Duration) error {
+	return Eventually(ctx, timeout, 300*time.Millisecond, func() (bool, string) {
+		macs := l.MACsFor(ctx, w, ip)
+		return len(macs) == 1 && l.NodeByMAC(macs[0]) == node,
+			fmt.Sprintf("MACs answering for %s: %v, want only %s's %s", ip, macs, node, l.Hosts[node].MAC)
+	})
+}
+
+// LongestOutage is the longest time, in samples ordered by start, between
+// the end of one successful probe and the end of the next (from the first
+// success on): how long a client polling at the probe's interval went
+// without an answer.
+func LongestOutage(samples []Sample) (longest time.Duration, at time.Time) {
+	var last time.Time
+	ok := make([]Sample, 0, len(samples))
+	for _, s := range samples {
+		if s.Err == nil {
+			ok = append(ok, s)
+		}
+	}
+	sort.Slice(ok, func(i, j int) bool { return ok[i].Done.Before(ok[j].Done) })
+	for _, s := range ok {
+		if !last.IsZero() && s.Done.Sub(last) > longest {
+			longest, at = s.Done.Sub(last), last
+		}
+		last = s.Done
+	}
+	return longest, at
+}

@@ -55,9 +55,16 @@ type Proc struct {
 	once sync.Once
 }
 
-// spawn starts a process in the namespace and registers it under name,
-// replacing an exited process of the same name.
+// spawn starts a process in the network namespace (with `ip netns exec`)
+// and registers it under name, replacing an exited process of the same name.
 func (l *Lab) spawn(name, ns string, env []string, bin string, args ...string) (*Proc, error) {
+	return l.spawnArgv(name, env, append([]string{"ip", "netns", "exec", ns, bin}, args...))
+}
+
+// spawnArgv starts argv as it is (for programs that enter namespaces
+// themselves, such as nsenter) and registers it under name, replacing an
+// exited process of the same name.
+func (l *Lab) spawnArgv(name string, env []string, argv []string) (*Proc, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if old := l.procs[name]; old != nil && !old.Exited() {
@@ -69,7 +76,7 @@ func (l *Lab) spawn(name, ns string, env []string, bin string, args ...string) (
 		return nil, err
 	}
 	fmt.Fprintf(f, "\n==== %s start %s\n", time.Now().Format(time.RFC3339Nano), name)
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.Env = append(os.Environ(), env...)

@@ -50,8 +50,21 @@ func logf(format string, args ...any) {
 
 // up starts the lab and keeps it until Ctrl-C.
 func up(ctx context.Context, root string, args []string) error {
-	noLB := len(args) > 0 && args[0] == "--no-leaselb"
-	l, err := lab.Start(ctx, lab.Options{Prefix: "ll-", Root: root, Logf: logf, NoLeaselb: noLB, SpeakerArgs: []string{"--log-level=debug"}})
+	opts := lab.Options{Prefix: "ll-", Root: root, Logf: logf, Kubelets: true}
+	for _, a := range args {
+		switch a {
+		case "--no-leaselb":
+			opts.NoLeaselb = true
+		case "--stand-ins":
+			opts.Kubelets = false
+		default:
+			return fmt.Errorf("lab up: unknown flag %q: want --no-leaselb or --stand-ins", a)
+		}
+	}
+	if !opts.Kubelets {
+		opts.SpeakerArgs = []string{"--log-level=debug"}
+	}
+	l, err := lab.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
