@@ -91,6 +91,9 @@ func (l *Lab) RecoverRealNode(ctx context.Context, node string) error {
 	if err := ip(ctx, "-n", h.NS, "link", "set", "eth0", "up"); err != nil {
 		return err
 	}
+	if err := l.nodeRoutes(ctx, node); err != nil {
+		return err
+	}
 	if p := l.Proc("kubelet-" + node); p != nil && !p.Exited() {
 		return nil
 	}

@@ -96,31 +96,20 @@ func (l *Lab) cgroupRoot(node string) string {
 const ContainerdSock = "/run/containerd/containerd.sock"
 
 // podRoutes makes every pod range reachable from every lab host over the
-// lab link: the node that owns a range is the next hop.
+// lab link (the node that owns a range is the next hop), and gives the nodes
+// their routes.
 func (l *Lab) podRoutes(ctx context.Context) error {
 	for _, h := range l.Hosts {
-		for _, n := range l.Nodes {
-			if n == h {
-				continue
-			}
-			v4, v6 := n.PodCIDRs()
-			if err := ip(ctx, "-n", h.NS, "route", "replace", v4, "via", n.IPv4.String()); err != nil {
-				return err
-			}
-			if err := ip(ctx, "-n", h.NS, "-6", "route", "replace", v6, "via", n.IPv6.String()); err != nil {
-				return err
-			}
+		if strings.HasPrefix(h.Name, "node-") {
+			continue
+		}
+		if err := l.routesTo(ctx, h, l.Nodes); err != nil {
+			return err
 		}
 	}
 	for _, n := range l.Nodes {
-		// A process on a node (the host-network speaker) dials the API
-		// server's ClusterIP; the kernel needs a route for it before
-		// kube-proxy's output rule rewrites it. Real nodes have a default
-		// route; lab nodes get one for the Service ranges only.
-		for _, cidr := range strings.Split(serviceCIDRs, ",") {
-			if err := ip(ctx, "-n", n.NS, "route", "replace", cidr, "dev", "eth0"); err != nil {
-				return err
-			}
+		if err := l.nodeRoutes(ctx, n.Name); err != nil {
+			return err
 		}
 		// A node routes for its pods; kube-proxy's DNAT and masquerade
 		// need it too.
@@ -128,6 +117,45 @@ func (l *Lab) podRoutes(ctx context.Context) error {
 			if _, err := NetnsExec(ctx, n.NS, "sysctl", "-q", "-w", s); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// nodeRoutes adds a node's routes over eth0: to the other nodes' pods, and
+// to the Service ranges, because a process on the node (the host-network
+// speaker) dials the API server's ClusterIP and the kernel needs a route
+// for it before kube-proxy's output rule rewrites it (real nodes have a
+// default route). A link that goes down takes these routes with it, so a
+// node whose link comes back needs them again.
+func (l *Lab) nodeRoutes(ctx context.Context, node string) error {
+	h := l.Hosts[node]
+	var others []*Host
+	for _, n := range l.Nodes {
+		if n != h {
+			others = append(others, n)
+		}
+	}
+	if err := l.routesTo(ctx, h, others); err != nil {
+		return err
+	}
+	for _, cidr := range strings.Split(serviceCIDRs, ",") {
+		if err := ip(ctx, "-n", h.NS, "route", "replace", cidr, "dev", "eth0"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// routesTo routes the pod ranges of nodes from host h through each node.
+func (l *Lab) routesTo(ctx context.Context, h *Host, nodes []*Host) error {
+	for _, n := range nodes {
+		v4, v6 := n.PodCIDRs()
+		if err := ip(ctx, "-n", h.NS, "route", "replace", v4, "via", n.IPv4.String()); err != nil {
+			return err
+		}
+		if err := ip(ctx, "-n", h.NS, "-6", "route", "replace", v6, "via", n.IPv6.String()); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -197,7 +225,41 @@ func (l *Lab) StartNode(ctx context.Context, node string) error {
 		return err
 	}
 	_, err := l.spawnArgv("kube-proxy-"+node, nil, []string{"nsenter", "--net=/run/netns/" + h.NS,
-		l.Bin("kube-proxy"), "--config", filepath.Join(dir, "kube-proxy.yaml"), "--v=1"})
+		l.Bin("kube-proxy"), "--config", l.kubeProxyConfig(), "--hostname-override", node, "--v=1"})
+	return err
+}
+
+// kubeProxyConfig is the path of the configuration every node's kube-proxy
+// reads; writeKubeProxyConfig writes it.
+func (l *Lab) kubeProxyConfig() string { return filepath.Join(l.stateDir, "kube-proxy.conf") }
+
+// writeKubeProxyConfig writes kube-proxy's configuration and publishes it
+// where kubeadm does (ConfigMap kube-system/kube-proxy, key config.conf),
+// which is what `leaselb doctor` reads to check the proxy mode.
+func (l *Lab) writeKubeProxyConfig(ctx context.Context) error {
+	conf := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+# No IP_VS module here; nftables mode never makes Service IPs local
+# addresses, so the kernel never answers ARP for a VIP (what strictARP gives
+# IPVS): only leaselb does.
+mode: nftables
+clusterCIDR: %s,%s
+detectLocalMode: ClusterCIDR
+clientConnection:
+  kubeconfig: %s
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+# Leave the machine-wide conntrack settings alone.
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+`, podCIDRv4, podCIDRv6, l.AdminKubeconfig())
+	if err := writeFile(l.kubeProxyConfig(), conf); err != nil {
+		return err
+	}
+	_, err := l.Kubectl(ctx, "-n", "kube-system", "create", "configmap", "kube-proxy", "--from-file=config.conf="+l.kubeProxyConfig())
 	return err
 }
 
@@ -289,26 +351,6 @@ staticPodPath: ""
 resolvConf: /etc/resolv.conf
 shutdownGracePeriod: 0s
 `, l.cgroupRoot(h.Name), ContainerdSock, filepath.Join(dir, "pod-logs"), h.IPv4, l.pki.caFile),
-		"kube-proxy.yaml": fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-# No IP_VS module here; nftables mode never makes Service IPs local
-# addresses, so the kernel never answers ARP for a VIP (what strictARP gives
-# IPVS): only leaselb does.
-mode: nftables
-hostnameOverride: %s
-clusterCIDR: %s,%s
-detectLocalMode: ClusterCIDR
-clientConnection:
-  kubeconfig: %q
-metricsBindAddress: 127.0.0.1:10249
-healthzBindAddress: 127.0.0.1:10256
-# Leave the machine-wide conntrack settings alone.
-conntrack:
-  maxPerCore: 0
-  min: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
-`, h.Name, podCIDRv4, podCIDRv6, l.AdminKubeconfig()),
 	}
 	for name, content := range files {
 		if err := writeFile(filepath.Join(dir, name), content); err != nil {

@@ -230,6 +230,9 @@ func (l *Lab) startRealNodes(ctx context.Context) error {
 	if err := l.startClusterControllers(); err != nil {
 		return err
 	}
+	if err := l.writeKubeProxyConfig(ctx); err != nil {
+		return err
+	}
 	for _, n := range l.Nodes {
 		l.logf("lab: %s: containerd (lab images imported), kubelet, kube-proxy (nftables)", n.Name)
 		if err := l.StartNode(ctx, n.Name); err != nil {
