@@ -233,11 +233,20 @@ func (l *Lab) startRealNodes(ctx context.Context) error {
 	if err := l.writeKubeProxyConfig(ctx); err != nil {
 		return err
 	}
+	// The nodes boot side by side, as machines do.
+	errs := make(chan error, len(l.Nodes))
 	for _, n := range l.Nodes {
 		l.logf("lab: %s: containerd (lab images imported), kubelet, kube-proxy (nftables)", n.Name)
-		if err := l.StartNode(ctx, n.Name); err != nil {
-			return err
+		go func() { errs <- l.StartNode(ctx, n.Name) }()
+	}
+	var failed []error
+	for range l.Nodes {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
 		}
+	}
+	if err := errors.Join(failed...); err != nil {
+		return err
 	}
 	if err := l.WaitNodesReady(ctx, 3*time.Minute); err != nil {
 		return err

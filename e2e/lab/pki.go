@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -25,6 +26,7 @@ type pki struct {
 	AdminCert, AdminKey     string
 	SAPublic, SAPrivate     string
 
+	mu     sync.Mutex // nodes boot in parallel and issue certificates
 	dir    string
 	ca     *x509.Certificate
 	caKey  *ecdsa.PrivateKey
@@ -112,8 +114,10 @@ func (p *pki) leaf(name string, tmpl *x509.Certificate) (certFile, keyFile strin
 	if err != nil {
 		return "", "", err
 	}
+	p.mu.Lock()
 	p.serial++
 	tmpl.SerialNumber = big.NewInt(p.serial)
+	p.mu.Unlock()
 	tmpl.NotBefore = p.notBef
 	tmpl.NotAfter = p.notBef.Add(7 * 24 * time.Hour)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature

@@ -381,4 +381,3 @@ func speakerPods(t *testing.T, l *lab.Lab) map[string]string {
 	}
 	return out
 }
-
