@@ -254,6 +254,18 @@ func TestValues(t *testing.T) {
 			wantErr: "sha256:",
 		},
 		{
+			name: "a misspelt value is refused, not ignored", sets: []string{"speaker.ignoreExcludeLabels=true"},
+			wantErr: "ignoreExcludeLabels",
+		},
+		{
+			name: "a value of the wrong type is refused", sets: []string{"speaker.metricsPort=metrics"},
+			wantErr: "metricsPort",
+		},
+		{
+			name: "a timing that is not a duration is refused", sets: []string{"speaker.nodeLeaseDuration=2"},
+			wantErr: "nodeLeaseDuration",
+		},
+		{
 			name: "repository, tag and pull policy", sets: []string{"image.repository=registry.example/leaselb", "image.tag=v9.9.9", "image.pullPolicy=Always"},
 			check: func(t *testing.T, objs map[string]map[string]any) {
 				for _, p := range []corev1.PodSpec{controllerPod(t, objs), speakerPod(t, objs)} {
