@@ -63,15 +63,27 @@ define render-manifests
 	'---'; $(KUSTOMIZE) build manifests; }
 endef
 
+# The Helm chart cannot read outside its directory: it carries copies of the
+# generated CRDs and of the sample alerts (hack/tools/chartcheck fails when
+# they differ, and when the chart's default rendering differs from
+# manifests/leaselb.yaml).
+CHART := charts/leaselb
+CHART_COPIES := manifests/crds/leaselb.io_ipaddresspools.yaml:$(CHART)/files/crds/leaselb.io_ipaddresspools.yaml \
+	manifests/crds/leaselb.io_l2advertisements.yaml:$(CHART)/files/crds/leaselb.io_l2advertisements.yaml \
+	manifests/prometheus/alerts.yaml:$(CHART)/files/alerts.yaml
+
 .PHONY: manifests
-manifests: $(KUSTOMIZE) ## render manifests/leaselb.yaml (the one-file install) from the kustomize sources in manifests/
+manifests: $(KUSTOMIZE) ## render manifests/leaselb.yaml (the one-file install) from the kustomize sources in manifests/, and copy the CRDs and alerts into the chart
 	$(render-manifests) > manifests/leaselb.yaml.tmp
 	mv manifests/leaselb.yaml.tmp manifests/leaselb.yaml
+	@for c in $(CHART_COPIES); do cp "$${c%%:*}" "$${c##*:}"; done
 
 .PHONY: verify-manifests
 verify-manifests: $(KUSTOMIZE) ## fail when manifests/leaselb.yaml differs from its sources or from the generated CRDs
 	@$(render-manifests) | diff -u manifests/leaselb.yaml - >&2 || \
 		{ echo "manifests/leaselb.yaml is stale: run 'make manifests' and commit the result" >&2; exit 1; }
+	@for c in $(CHART_COPIES); do cmp -s "$${c%%:*}" "$${c##*:}" || \
+		{ echo "$${c##*:} differs from $${c%%:*}: run 'make manifests' and commit the result" >&2; exit 1; }; done
 	$(GO) test -count=1 ./manifests/
 
 .PHONY: generate
@@ -87,6 +99,24 @@ verify-generated: $(GEN_TOOLS) ## fail when generated files differ from what `ma
 		diff <(echo "$$before") <(echo "$$after") || true; \
 		echo "generated files were stale: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
+
+##@ Helm chart
+# Helm's own Go library, pinned in hack/tools: no helm binary needed.
+CHART_TOOL := $(BIN)/chart
+$(CHART_TOOL): hack/tools/go.mod hack/tools/go.sum $(wildcard hack/tools/chart/*.go hack/tools/chartcheck/*.go)
+	cd hack/tools && $(GO) build -o $(CHART_TOOL) ./chart
+
+# SET='speaker.ignoreExcludeLabel=true image.digest=sha256:...' passes values
+# as helm's --set; CHART_NAMESPACE is the release namespace.
+SET ?=
+CHART_NAMESPACE ?= leaselb-system
+.PHONY: chart-template
+chart-template: $(CHART_TOOL) ## write the chart's rendering to stdout, as `helm template` (SET='k=v ...' for values)
+	@$(CHART_TOOL) template -n $(CHART_NAMESPACE) $(foreach s,$(SET),--set '$(s)') $(CHART)
+
+.PHONY: chart-package
+chart-package: $(CHART_TOOL) ## package the chart into dist/leaselb-<version>.tgz, as `helm package`
+	$(CHART_TOOL) package -d dist $(CHART)
 
 ##@ Check
 .PHONY: lint

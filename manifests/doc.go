@@ -1,7 +1,8 @@
 // Package manifests holds leaselb's install manifests: the kustomize sources
 // (namespace.yaml, rbac/, controller/, speaker/ and the generated crds/),
 // the one-file bundle leaselb.yaml rendered from them by `make manifests`,
-// example objects (examples/) and sample Prometheus alerts (prometheus/).
+// example objects (examples/), sample Prometheus alerts (prometheus/) and a
+// Grafana dashboard (grafana/leaselb.json).
 //
 // The package has no Go code to import: its tests check the bundle against
 // its sources and hold the install to its promises (least-privilege RBAC,

@@ -1,6 +1,7 @@
 // Command leaselb is the one binary of leaselb: the controller that hands
-// out IPs, the speaker that announces them from one node at a time, and
-// doctor, which checks a cluster for what breaks layer-2 mode. This package
+// out IPs, the speaker that announces them from one node at a time,
+// doctor, which checks a cluster for what breaks layer-2 mode, and convert,
+// which turns MetalLB's configuration into leaselb's. This package
 // only parses flags and wires the parts together.
 package main
 
@@ -25,6 +26,7 @@ var subcommands = []subcommand{
 	{"controller", "assign IPs from IPAddressPools to LoadBalancer Services", runController},
 	{"speaker", "announce this node's VIPs on the local network (runs on every node)", runSpeaker},
 	{"doctor", "check a cluster for what breaks layer-2 load balancing, and say how to fix it", runDoctor},
+	{"convert", "convert MetalLB's layer-2 configuration into leaselb objects, and say what cannot carry over", runConvert},
 	{"version", "print the version, commit and Go version", runVersion},
 }
 

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/leaselb/leaselb/api/v1alpha1"
 	"github.com/leaselb/leaselb/election"
 	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
 	"github.com/leaselb/leaselb/internal/daemon"
@@ -42,6 +43,8 @@ func runSpeaker(ctx context.Context, args []string) error {
 		"name of the Node this speaker runs on (default $NODE_NAME; the DaemonSet sets it from spec.nodeName)")
 	requireClass := fs.Bool("require-class", false,
 		"announce only Services with spec.loadBalancerClass "+`"leaselb.io/l2"`+"; by default Services without a class are announced too (use the controller's setting)")
+	ignoreExclude := fs.Bool("ignore-exclude-label", false,
+		"let nodes labelled "+v1alpha1.LabelExcludeFromLB+" announce too (kubeadm labels control-plane nodes so; single-node and control-plane-only clusters need this). Give every speaker the same setting")
 	renew := fs.Duration("node-lease-renew", election.DefaultNodeLeaseRenew,
 		"how often the node lease is renewed while this node holds a VIP")
 	duration := fs.Duration("node-lease-duration", election.DefaultNodeLeaseDuration,
@@ -100,27 +103,28 @@ func runSpeaker(ctx context.Context, args []string) error {
 	reg := daemon.NewRegistry()
 	health := &daemon.Health{}
 	s, err := speaker.New(speaker.Config{
-		Freshness:         fresh,
-		Kube:              kube,
-		Events:            events,
-		Leaselb:           lb,
-		Namespace:         o.Namespace,
-		Node:              *node,
-		RequireClass:      *requireClass,
-		NodeLeaseRenew:    *renew,
-		NodeLeaseDuration: *duration,
-		IdleRenew:         *idle,
-		RankStep:          *rankStep,
-		Refresh:           *refresh,
-		Logger:            log,
-		Registerer:        reg,
-		Health:            health,
+		Freshness:          fresh,
+		Kube:               kube,
+		Events:             events,
+		Leaselb:            lb,
+		Namespace:          o.Namespace,
+		Node:               *node,
+		RequireClass:       *requireClass,
+		IgnoreExcludeLabel: *ignoreExclude,
+		NodeLeaseRenew:     *renew,
+		NodeLeaseDuration:  *duration,
+		IdleRenew:          *idle,
+		RankStep:           *rankStep,
+		Refresh:            *refresh,
+		Logger:             log,
+		Registerer:         reg,
+		Health:             health,
 	})
 	if err != nil {
 		return err
 	}
 	log.Info("starting speaker", zap.String("version", version), zap.String("node", *node), zap.String("namespace", o.Namespace),
-		zap.Bool("requireClass", *requireClass), zap.Duration("nodeLeaseRenew", *renew), zap.Duration("nodeLeaseDuration", *duration),
+		zap.Bool("requireClass", *requireClass), zap.Bool("ignoreExcludeLabel", *ignoreExclude), zap.Duration("nodeLeaseRenew", *renew), zap.Duration("nodeLeaseDuration", *duration),
 		zap.Duration("idleRenew", *idle), zap.Duration("rankStep", *rankStep), zap.Duration("refreshInterval", *refresh))
 
 	return runServing(ctx, &o, log, reg, health, s.Run)

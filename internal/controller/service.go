@@ -41,6 +41,31 @@ type deprecation struct {
 	ignored      bool // the leaselb form is set too and wins
 }
 
+// A MetalLBAnnotation is a MetalLB form of a leaselb Service annotation
+// found on a Service, and what the controller reads it as.
+type MetalLBAnnotation struct {
+	// Name and Value are the MetalLB annotation as written.
+	Name, Value string
+	// Leaselb is the leaselb annotation it stands for.
+	Leaselb string
+	// Ignored: the Service sets the leaselb form too, which wins.
+	Ignored bool
+}
+
+// MetalLBAnnotations lists the MetalLB annotations of s the controller
+// reads, found by the same lookup it allocates with, so that `leaselb
+// convert` reports exactly what the controller will make of them.
+func MetalLBAnnotations(s *corev1.Service) []MetalLBAnnotation {
+	var out []MetalLBAnnotation
+	for _, name := range []string{v1alpha1.AnnotationLoadBalancerIPs, v1alpha1.AnnotationAddressPool, v1alpha1.AnnotationAllowSharedIP} {
+		_, deps := annotation(s, name)
+		for _, d := range deps {
+			out = append(out, MetalLBAnnotation{Name: d.old, Value: s.Annotations[d.old], Leaselb: d.current, Ignored: d.ignored})
+		}
+	}
+	return out
+}
+
 // serviceRequest is the allocator's view of a Service plus what only the
 // controller can see about it.
 type serviceRequest struct {

@@ -68,6 +68,12 @@ type Inputs struct {
 	Pools          []*v1alpha1.IPAddressPool
 	Advertisements []*v1alpha1.L2Advertisement
 	EndpointSlices []*discoveryv1.EndpointSlice
+	// IgnoreExcludeLabel lets nodes labelled
+	// node.kubernetes.io/exclude-from-external-load-balancers announce:
+	// kubeadm puts that label on control-plane nodes, which are all the
+	// nodes of many homelabs. Every speaker must agree on it (it decides
+	// every node's candidacy, not only its own), so it is one DaemonSet flag.
+	IgnoreExcludeLabel bool
 }
 
 // A Decision is whether a node may announce a group and, if so, what.
@@ -161,7 +167,7 @@ func NewWorld(in Inputs) *World {
 		w.ads = append(w.ads, v)
 	}
 	for _, n := range in.Nodes {
-		w.nodeFacts[n.Name] = nodeFactsOf(n)
+		w.nodeFacts[n.Name] = nodeFactsOf(n, in.IgnoreExcludeLabel)
 	}
 
 	pools := slices.Clone(in.Pools)
@@ -394,8 +400,8 @@ func (v *groupView) decide(node string) Decision {
 }
 
 // nodeFactsOf checks what excludes a node from every group.
-func nodeFactsOf(n *corev1.Node) nodeView {
-	if _, ok := n.Labels[v1alpha1.LabelExcludeFromLB]; ok {
+func nodeFactsOf(n *corev1.Node, ignoreExcludeLabel bool) nodeView {
+	if _, ok := n.Labels[v1alpha1.LabelExcludeFromLB]; ok && !ignoreExcludeLabel {
 		return nodeView{ReasonNodeExcluded, fmt.Sprintf("node %s carries the label %s; remove it to let the node announce",
 			n.Name, v1alpha1.LabelExcludeFromLB)}
 	}

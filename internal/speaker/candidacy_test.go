@@ -29,12 +29,14 @@ func TestDecide(t *testing.T) {
 		ads          []*v1alpha1.L2Advertisement
 		slices       []*discoveryv1.EndpointSlice
 		requireClass bool
-		node         string
-		want         Reason // "" = candidate
-		wantMsg      string // substring of the message
-		ips          []netip.Addr
-		ifaces       map[string][]string // ip -> interfaces (nil: default choice)
-		candidates   []string
+		// ignoreExclude is the speaker's --ignore-exclude-label.
+		ignoreExclude bool
+		node          string
+		want          Reason // "" = candidate
+		wantMsg       string // substring of the message
+		ips           []netip.Addr
+		ifaces        map[string][]string // ip -> interfaces (nil: default choice)
+		candidates    []string
 	}
 	tests := []tc{
 		{
@@ -106,6 +108,16 @@ func TestDecide(t *testing.T) {
 			name: "cordoned node (kubectl drain)", services: []*corev1.Service{svc("a", "192.0.2.10")},
 			nodes: []*corev1.Node{node("a", cordoned), node("b")}, ads: []*v1alpha1.L2Advertisement{all}, node: "a",
 			want: ReasonNodeCordoned, wantMsg: "kubectl uncordon a", candidates: []string{"b"},
+		},
+		{
+			name: "excluded node announces with --ignore-exclude-label", services: []*corev1.Service{svc("a", "192.0.2.10")},
+			nodes: []*corev1.Node{node("a", exclude), node("b")}, ads: []*v1alpha1.L2Advertisement{all}, node: "a", ignoreExclude: true,
+			ips: addrs("192.0.2.10"), ifaces: map[string][]string{"192.0.2.10": nil}, candidates: []string{"a", "b"},
+		},
+		{
+			name: "--ignore-exclude-label does not lift NetworkUnavailable", services: []*corev1.Service{svc("a", "192.0.2.10")},
+			nodes: []*corev1.Node{node("a", exclude, condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)), node("b", exclude)},
+			ads:   []*v1alpha1.L2Advertisement{all}, node: "a", ignoreExclude: true, want: ReasonNetworkUnavailable, candidates: []string{"b"},
 		},
 		{
 			name: "network unavailable", services: []*corev1.Service{svc("a", "192.0.2.10")},
@@ -308,7 +320,7 @@ func TestDecide(t *testing.T) {
 			default:
 				t.Fatalf("services form %d groups, want 1", len(groups))
 			}
-			w := NewWorld(Inputs{Nodes: tt.nodes, Pools: tt.pools, Advertisements: tt.ads, EndpointSlices: tt.slices})
+			w := NewWorld(Inputs{Nodes: tt.nodes, Pools: tt.pools, Advertisements: tt.ads, EndpointSlices: tt.slices, IgnoreExcludeLabel: tt.ignoreExclude})
 			d := w.Decide(tt.node, g, tt.requireClass)
 			if d.Candidate != (tt.want == "") || d.Reason != tt.want {
 				t.Fatalf("Decide = candidate %v reason %q (%s), want reason %q", d.Candidate, d.Reason, d.Message, tt.want)

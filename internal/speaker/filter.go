@@ -73,5 +73,5 @@ func nodeUpdateMatters(oldObj, newObj any) bool {
 }
 
 func networkUnavailable(n *corev1.Node) bool {
-	return nodeFactsOf(n).reason == ReasonNetworkUnavailable
+	return nodeFactsOf(n, true).reason == ReasonNetworkUnavailable
 }

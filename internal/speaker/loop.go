@@ -99,6 +99,7 @@ type sources struct {
 type loopConfig struct {
 	node              string
 	requireClass      bool
+	ignoreExclude     bool
 	nodeLeaseDuration time.Duration
 	clock             clock.PassiveClock
 	log               *zap.Logger
@@ -252,7 +253,7 @@ func (l *loop) recompute() {
 	ads, _ := l.src.ads.List(labels.Everything())
 
 	groups, ignored := Groups(services, l.cfg.requireClass)
-	w := NewWorld(Inputs{Nodes: nodes, Pools: pools, Advertisements: ads, EndpointSlices: slicesList})
+	w := NewWorld(Inputs{Nodes: nodes, Pools: pools, Advertisements: ads, EndpointSlices: slicesList, IgnoreExcludeLabel: l.cfg.ignoreExclude})
 	next := make(map[string]*groupState, len(groups))
 	specs := make([]election.GroupSpec, 0, len(groups))
 	counts := map[string]int{}

@@ -70,6 +70,10 @@ type Config struct {
 	// RequireClass: serve only Services with spec.loadBalancerClass
 	// leaselb.io/l2.
 	RequireClass bool
+	// IgnoreExcludeLabel lets nodes labelled
+	// node.kubernetes.io/exclude-from-external-load-balancers announce; see
+	// Inputs.IgnoreExcludeLabel.
+	IgnoreExcludeLabel bool
 	// Election timings; see election.Config.
 	NodeLeaseRenew, NodeLeaseDuration, IdleRenew, RankStep time.Duration
 	// Refresh is the period of gratuitous refreshes; 0 turns them off.
@@ -234,6 +238,7 @@ func New(cfg Config) (*Speaker, error) {
 	s.loop = newLoop(loopConfig{
 		node:              cfg.Node,
 		requireClass:      cfg.RequireClass,
+		ignoreExclude:     cfg.IgnoreExcludeLabel,
 		nodeLeaseDuration: cfg.NodeLeaseDuration,
 		clock:             cfg.Clock,
 		log:               log,
