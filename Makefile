@@ -35,10 +35,73 @@ build-static: build ## build bin/leaselb exactly as the Dockerfile does, and che
 	elif ldd $(BIN)/leaselb >/dev/null 2>&1; then echo "bin/leaselb is dynamically linked; the image needs a static binary" >&2; exit 1; fi
 	@echo "bin/leaselb: static ($$($(BIN)/leaselb version))"
 
-IMAGE ?= ghcr.io/leaselb/leaselb:$(VERSION)
+##@ Image
+# The image is built without Docker and without pulling a base image:
+# hack/tools/imagetool (go-containerregistry) puts each platform's static
+# binary into one layer on the empty image and writes a multi-platform OCI
+# index as an OCI layout and as a tarball of that layout, which
+# `ctr -n k8s.io images import` and k3s import under the name $(IMAGE).
+IMAGE_REPO      := ghcr.io/leaselb/leaselb
+IMAGE           ?= $(IMAGE_REPO):$(VERSION)
+IMAGE_PLATFORMS := linux/amd64 linux/arm64 linux/arm/v7
+# Every timestamp in the image is the commit's time, so two builds of one
+# commit give one digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+REVISION        ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGETOOL       := $(BIN)/imagetool
+IMAGE_LABELS    := --label org.opencontainers.image.source=https://github.com/leaselb/leaselb \
+	--label org.opencontainers.image.version=$(VERSION) --label org.opencontainers.image.revision=$(REVISION)
+
+$(IMAGETOOL): hack/tools/go.mod hack/tools/go.sum $(wildcard hack/tools/imagetool/*.go)
+	cd hack/tools && $(GO) build -o $(IMAGETOOL) ./imagetool
+
+# $(call cross-build,ROOT): ROOT/<os>_<arch>[_<variant>]/leaselb for every
+# platform of the image, with GOBUILD's flags (arm/v7 is GOARM=7).
+define cross-build
+for p in $(IMAGE_PLATFORMS); do \
+	IFS=/ read -r os arch variant <<<"$$p"; \
+	GOOS=$$os GOARCH=$$arch GOARM=$${variant#v} $(GOBUILD) -o $(1)/$${p//\//_}/leaselb ./cmd/leaselb; \
+done
+endef
+
+# $(call build-image,NAME,BINROOT,LAYOUT-DIR,TAR): the image from the
+# binaries under BINROOT; prints the index digest.
+define build-image
+SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGETOOL) build --name '$(1)' --layout '$(3)' --tar '$(4)' $(IMAGE_LABELS) \
+	$(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=$(2)/$(subst /,_,$(p))/leaselb)
+endef
+
+.PHONY: cross
+cross: ## build the static binary for each image platform into bin/<os>_<arch>[_<variant>]/leaselb
+	@$(call cross-build,$(BIN))
+
 .PHONY: image
-image: ## build the container image $(IMAGE) with docker (not part of make test)
-	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+image: cross $(IMAGETOOL) ## build the multi-arch image $(IMAGE) without Docker: bin/image/leaselb (OCI layout), bin/image/leaselb.tar; print its digest
+	@mkdir -p $(BIN)/image
+	@d=$$($(call build-image,$(IMAGE),$(BIN),$(BIN)/image/leaselb,$(BIN)/image/leaselb.tar)); \
+	echo "$(IMAGE)@$$d"; echo "  layout bin/image/leaselb, tarball bin/image/leaselb.tar (ctr -n k8s.io images import bin/image/leaselb.tar)"
+
+# CI proves the image reproducible (a second build from the same commit,
+# binaries included, gives the same digest and the same tarball), that each
+# platform's binary starts (arm64 and arm/v7 under Debian's qemu-user), and
+# that the layout holds what the manifests expect (user, entrypoint, files).
+.PHONY: verify-image
+verify-image: deps cross $(IMAGETOOL) ## build the image twice and fail unless the digests match; run each binary (arm under qemu); check the layout
+	@rm -rf $(BIN)/verify-image; mkdir -p $(BIN)/verify-image
+	@a=$$($(call build-image,$(IMAGE),$(BIN),$(BIN)/verify-image/1,$(BIN)/verify-image/1.tar)); \
+	$(call cross-build,$(BIN)/verify-image/bin2); \
+	b=$$($(call build-image,$(IMAGE),$(BIN)/verify-image/bin2,$(BIN)/verify-image/2,$(BIN)/verify-image/2.tar)); \
+	echo "first build:  $$a"; echo "second build: $$b"; \
+	if [ "$$a" != "$$b" ]; then echo "verify-image: two builds of one commit gave different digests; the image is not reproducible" >&2; exit 1; fi; \
+	cmp -s $(BIN)/verify-image/1.tar $(BIN)/verify-image/2.tar || { echo "verify-image: the two builds' tarballs differ" >&2; exit 1; }
+	$(BIN)/linux_amd64/leaselb version
+	qemu-aarch64-static $(BIN)/linux_arm64/leaselb version
+	qemu-arm-static $(BIN)/linux_arm_v7/leaselb version
+	$(IMAGETOOL) verify --layout $(BIN)/verify-image/1 --name $(IMAGE) --binary leaselb --platforms '$(IMAGE_PLATFORMS)'
+
+.PHONY: push
+push: image ## push the image as built (digests kept) to IMAGE=registry/leaselb:tag; credentials from docker login / credential helpers
+	$(IMAGETOOL) push --layout $(BIN)/image/leaselb $(IMAGE)
 
 $(GEN_TOOLS): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && GOBIN=$(BIN) $(GO) install \
@@ -105,7 +168,7 @@ unit: ## unit tests (privileged tests skip unless root), and the CRDs through th
 	cd hack/tools && $(GO) test -count=1 ./...
 
 .PHONY: test
-test: deps verify-generated verify-manifests build-static lint unit e2e ## everything CI runs: generated-file check, lint, unit and root tests, e2e in the lab
+test: deps verify-generated verify-manifests build-static verify-image lint unit e2e ## everything CI runs: generated-file check, reproducible multi-arch image, lint, unit and root tests, e2e in the lab
 
 ##@ Lab
 # The lab's control plane, built from k8s.io/kubernetes in its own module
