@@ -189,8 +189,13 @@ func binaryLayer(target string, data []byte, epoch time.Time) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteLayout writes idx as an OCI layout at dir (replacing what is there):
-// index.json holds one entry, the index, annotated with ref.
+// WriteLayout writes idx as an OCI layout at dir (replacing what is there).
+// index.json names the index twice: by tag (ref, e.g.
+// ghcr.io/leaselb/leaselb:v0.1.0) and by digest
+// (ghcr.io/leaselb/leaselb@sha256:...). containerd imports one image per
+// name, and the kubelet finds a manifest's image pinned by digest
+// (name:tag@sha256:...) only under the digest name; a registry pull creates
+// both names too.
 func WriteLayout(dir string, idx v1.ImageIndex, ref string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
@@ -203,10 +208,35 @@ func WriteLayout(dir string, idx v1.ImageIndex, ref string) error {
 	if err != nil {
 		return err
 	}
-	return p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
+	d, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	size, err := idx.Size()
+	if err != nil {
+		return err
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
 		AnnotationImageName: ref,
 		AnnotationRefName:   tag.TagStr(),
-	}))
+	})); err != nil {
+		return fmt.Errorf("layout %s: %w", dir, err)
+	}
+	return p.AppendDescriptor(v1.Descriptor{
+		MediaType:   types.OCIImageIndex,
+		Digest:      d,
+		Size:        size,
+		Annotations: map[string]string{AnnotationImageName: digestName(ref, d)},
+	})
+}
+
+// digestName is ref's repository at digest d: ghcr.io/leaselb/leaselb@sha256:...
+func digestName(ref string, d v1.Hash) string {
+	repo, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return repo + "@" + d.String()
 }
 
 // WriteTar writes the layout at dir into one tar file, the form

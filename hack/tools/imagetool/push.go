@@ -28,10 +28,11 @@ func Push(ctx context.Context, dir, ref string, opts ...remote.Option) (v1.Hash,
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("layout %s: %w", dir, err)
 	}
-	if len(top.Manifests) != 1 {
-		return v1.Hash{}, fmt.Errorf("layout %s: index.json has %d entries, want 1 (the multi-platform index)", dir, len(top.Manifests))
+	entry, err := namedIndex(dir, top)
+	if err != nil {
+		return v1.Hash{}, err
 	}
-	d := top.Manifests[0].Digest
+	d := entry.Digest
 	idx, err := root.ImageIndex(d)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("layout %s: index %s: %w", dir, d, err)

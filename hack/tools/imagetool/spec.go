@@ -14,11 +14,13 @@ const (
 	User = "65532:65532"
 )
 
-// The annotations on the layout's index.json entry that name the image.
+// The annotations on the layout's index.json entries that name the image.
 // containerd 1.6's importer (`ctr images import`, k3s' image directory)
-// takes the name verbatim from AnnotationImageName; without it, it reads
-// AnnotationRefName and, when that is only a tag, names the image
-// "import-<date>:<tag>". We write both, as `ctr images export` does.
+// creates one image per entry and takes its name verbatim from
+// AnnotationImageName; without it, it reads AnnotationRefName and, when
+// that is only a tag, names the image "import-<date>:<tag>" (tried with
+// containerd 1.6.20). The tag entry carries both, as `ctr images export`
+// writes them; the digest entry (name@sha256:...) only AnnotationImageName.
 const (
 	AnnotationImageName = "io.containerd.image.name"
 	AnnotationRefName   = "org.opencontainers.image.ref.name"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -15,6 +16,20 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
+
+// namedIndex is the one index the layout's index.json names (by tag and by
+// digest): every entry must point at it.
+func namedIndex(dir string, top *v1.IndexManifest) (v1.Descriptor, error) {
+	if len(top.Manifests) == 0 {
+		return v1.Descriptor{}, fmt.Errorf("layout %s: index.json is empty (build it with make image)", dir)
+	}
+	for _, m := range top.Manifests[1:] {
+		if m.Digest != top.Manifests[0].Digest {
+			return v1.Descriptor{}, fmt.Errorf("layout %s: index.json names %s and %s; want one multi-platform index (rebuild it with make image)", dir, top.Manifests[0].Digest, m.Digest)
+		}
+	}
+	return top.Manifests[0], nil
+}
 
 // elfMachine is the ELF machine of each Go architecture we may ship.
 var elfMachine = map[string]elf.Machine{
@@ -67,13 +82,22 @@ func Verify(dir string, want Want) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("layout %s: %w", dir, err)
 	}
-	if len(top.Manifests) != 1 {
-		return v1.Hash{}, fmt.Errorf("layout %s: index.json has %d entries, want 1 (the multi-platform index)", dir, len(top.Manifests))
+	entry, err := namedIndex(dir, top)
+	if err != nil {
+		return v1.Hash{}, err
 	}
-	entry := top.Manifests[0]
 	var errs []error
-	if got := entry.Annotations[AnnotationImageName]; got != want.Name {
-		errs = append(errs, fmt.Errorf("layout %s: annotation %s is %q, want %q: containerd would import it under another name", dir, AnnotationImageName, got, want.Name))
+	names := map[string]bool{}
+	for _, m := range top.Manifests {
+		names[m.Annotations[AnnotationImageName]] = true
+	}
+	for _, n := range []string{want.Name, digestName(want.Name, entry.Digest)} {
+		if !names[n] {
+			errs = append(errs, fmt.Errorf("layout %s: no index.json entry with %s %q (it has %v): containerd would not import it under that name", dir, AnnotationImageName, n, slices.Sorted(maps.Keys(names))))
+		}
+	}
+	if len(top.Manifests) != 2 {
+		errs = append(errs, fmt.Errorf("layout %s: index.json has %d entries, want 2 (the index by tag and by digest)", dir, len(top.Manifests)))
 	}
 	if entry.MediaType != types.OCIImageIndex {
 		return entry.Digest, errors.Join(append(errs, fmt.Errorf("layout %s: index.json entry is a %s, want an OCI image index", dir, entry.MediaType))...)

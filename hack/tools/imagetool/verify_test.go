@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -114,10 +115,13 @@ func TestVerify(t *testing.T) {
 		ref     string                                    // written as the layout's name; "" = the spec's
 		extra   string                                    // a platform the Want adds
 		wantErr string                                    // "" = valid
+		// dropDigestName removes the index.json entry that names the index by digest.
+		dropDigestName bool
 	}{
 		{name: "as built"},
 		{name: "hand-made layer like the built one", amd64: layer(entry{name: bin[1:], mode: 0o755, typeflag: tar.TypeReg, data: amd64ELF})},
-		{name: "imported under another name", ref: "ghcr.io/leaselb/leaselb:other", wantErr: "another name"},
+		{name: "imported under another name", ref: "ghcr.io/leaselb/leaselb:other", wantErr: `entry with io.containerd.image.name "ghcr.io/leaselb/leaselb:v0.1.0"`},
+		{name: "not named by digest", dropDigestName: true, wantErr: "entry with io.containerd.image.name \"ghcr.io/leaselb/leaselb@sha256:"},
 		{name: "a platform missing", extra: "linux/s390x", wantErr: "platforms"},
 		{name: "root user", amd64: func(t *testing.T, img v1.Image) v1.Image {
 			return editConfig(t, img, func(c *v1.ConfigFile) { c.Config.User = "0" })
@@ -168,6 +172,12 @@ func TestVerify(t *testing.T) {
 			if err := WriteLayout(dir, idx, ref); err != nil {
 				t.Fatal(err)
 			}
+			if tt.dropDigestName {
+				d, _ := idx.Digest()
+				if err := layout.Path(dir).RemoveDescriptors(match.Annotation(AnnotationImageName, digestName(ref, d))); err != nil {
+					t.Fatal(err)
+				}
+			}
 			want := wantFor(t, spec, "leaselb")
 			if tt.extra != "" {
 				want.Platforms = append(want.Platforms, mustPlatform(t, tt.extra))
@@ -186,5 +196,20 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestDigestName(t *testing.T) {
+	d := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}
+	tests := []struct{ ref, want string }{
+		{"ghcr.io/leaselb/leaselb:v0.1.0", "ghcr.io/leaselb/leaselb@" + d.String()},
+		{"leaselb.lab/leaselb:dev", "leaselb.lab/leaselb@" + d.String()},
+		{"registry.example:5000/leaselb:v1", "registry.example:5000/leaselb@" + d.String()},
+		{"registry.example:5000/leaselb", "registry.example:5000/leaselb@" + d.String()},
+	}
+	for _, tt := range tests {
+		if got := digestName(tt.ref, d); got != tt.want {
+			t.Errorf("digestName(%q) = %q, want %q", tt.ref, got, tt.want)
+		}
 	}
 }
