@@ -160,6 +160,9 @@ $(GEN_TOOLS): hack/tools/go.mod hack/tools/go.sum
 $(KUSTOMIZE): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && GOBIN=$(BIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5
 
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## build bin/kustomize (the version pinned in hack/tools), e.g. to set the image in manifests/
+
 # The one-file install is kustomize's rendering of manifests/ (or of the
 # directory given as $(1)) behind a header
 # (kustomize drops comments: the reasons for every RBAC rule and security
