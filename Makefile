@@ -13,6 +13,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
+KUSTOMIZE := $(BIN)/kustomize
 GEN_TOOLS := $(BIN)/controller-gen $(BIN)/client-gen $(BIN)/lister-gen $(BIN)/informer-gen
 # Generated files; `make verify-generated` fails when they are stale.
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go manifests/crds internal/client
@@ -35,10 +36,119 @@ build-static: build ## build bin/leaselb exactly as the Dockerfile does, and che
 	elif ldd $(BIN)/leaselb >/dev/null 2>&1; then echo "bin/leaselb is dynamically linked; the image needs a static binary" >&2; exit 1; fi
 	@echo "bin/leaselb: static ($$($(BIN)/leaselb version))"
 
-IMAGE ?= ghcr.io/leaselb/leaselb:$(VERSION)
+##@ Image
+# The image is built without Docker and without pulling a base image:
+# hack/tools/imagetool (go-containerregistry) puts each platform's static
+# binary into one layer on the empty image and writes a multi-platform OCI
+# index as an OCI layout and as a tarball of that layout, which
+# `ctr -n k8s.io images import` and k3s import under the name $(IMAGE).
+IMAGE_REPO      := ghcr.io/leaselb/leaselb
+IMAGE           ?= $(IMAGE_REPO):$(VERSION)
+IMAGE_PLATFORMS := linux/amd64 linux/arm64 linux/arm/v7
+# Every timestamp in the image is the commit's time, so two builds of one
+# commit give one digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+REVISION        ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGETOOL       := $(BIN)/imagetool
+IMAGE_LABELS    := --label org.opencontainers.image.source=https://github.com/leaselb/leaselb \
+	--label org.opencontainers.image.version=$(VERSION) --label org.opencontainers.image.revision=$(REVISION)
+
+$(IMAGETOOL): hack/tools/go.mod hack/tools/go.sum $(wildcard hack/tools/imagetool/*.go)
+	cd hack/tools && $(GO) build -o $(IMAGETOOL) ./imagetool
+
+# $(call cross-build,ROOT): ROOT/<os>_<arch>[_<variant>]/leaselb for every
+# platform of the image, with GOBUILD's flags (arm/v7 is GOARM=7).
+define cross-build
+for p in $(IMAGE_PLATFORMS); do \
+	IFS=/ read -r os arch variant <<<"$$p"; \
+	GOOS=$$os GOARCH=$$arch GOARM=$${variant#v} $(GOBUILD) -o $(1)/$${p//\//_}/leaselb ./cmd/leaselb; \
+done
+endef
+
+# $(call build-image,NAME,BINROOT,LAYOUT-DIR,TAR): the image from the
+# binaries under BINROOT; prints the index digest.
+define build-image
+SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGETOOL) build --name '$(1)' --layout '$(3)' --tar '$(4)' $(IMAGE_LABELS) \
+	$(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=$(2)/$(subst /,_,$(p))/leaselb)
+endef
+
+.PHONY: cross
+cross: ## build the static binary for each image platform into bin/<os>_<arch>[_<variant>]/leaselb
+	@$(call cross-build,$(BIN))
+
 .PHONY: image
-image: ## build the container image $(IMAGE) with docker (not part of make test)
-	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+image: cross $(IMAGETOOL) ## build the multi-arch image $(IMAGE) without Docker: bin/image/leaselb (OCI layout), bin/image/leaselb.tar; print its digest
+	@mkdir -p $(BIN)/image
+	@d=$$($(call build-image,$(IMAGE),$(BIN),$(BIN)/image/leaselb,$(BIN)/image/leaselb.tar)); \
+	echo "$(IMAGE)@$$d"; echo "  layout bin/image/leaselb, tarball bin/image/leaselb.tar (ctr -n k8s.io images import bin/image/leaselb.tar)"
+
+# CI proves the image reproducible (a second build from the same commit,
+# binaries included, gives the same digest and the same tarball), that each
+# platform's binary starts (arm64 and arm/v7 under Debian's qemu-user), and
+# that the layout holds what the manifests expect (user, entrypoint, files).
+.PHONY: verify-image
+verify-image: deps cross $(IMAGETOOL) ## build the image twice and fail unless the digests match; run each binary (arm under qemu); check the layout
+	@rm -rf $(BIN)/verify-image; mkdir -p $(BIN)/verify-image
+	@a=$$($(call build-image,$(IMAGE),$(BIN),$(BIN)/verify-image/1,$(BIN)/verify-image/1.tar)); \
+	$(call cross-build,$(BIN)/verify-image/bin2); \
+	b=$$($(call build-image,$(IMAGE),$(BIN)/verify-image/bin2,$(BIN)/verify-image/2,$(BIN)/verify-image/2.tar)); \
+	echo "first build:  $$a"; echo "second build: $$b"; \
+	if [ "$$a" != "$$b" ]; then echo "verify-image: two builds of one commit gave different digests; the image is not reproducible" >&2; exit 1; fi; \
+	cmp -s $(BIN)/verify-image/1.tar $(BIN)/verify-image/2.tar || { echo "verify-image: the two builds' tarballs differ" >&2; exit 1; }
+	$(BIN)/linux_amd64/leaselb version
+	qemu-aarch64-static $(BIN)/linux_arm64/leaselb version
+	qemu-arm-static $(BIN)/linux_arm_v7/leaselb version
+	$(IMAGETOOL) verify --layout $(BIN)/verify-image/1 --name $(IMAGE) --binary leaselb --platforms '$(IMAGE_PLATFORMS)'
+
+.PHONY: push
+push: image ## push the image as built (digests kept) to IMAGE=registry/leaselb:tag; credentials from docker login / credential helpers
+	$(IMAGETOOL) push --layout $(BIN)/image/leaselb $(IMAGE)
+
+# A release: the image as one OCI layout tarball (users without a registry
+# import it into each node's containerd), the three binaries (leaselb
+# doctor runs on a laptop), the one-file install pinned to the image's
+# digest, and checksums over all of it. The manifest is kustomize's
+# rendering of a temporary copy of manifests/ whose image is set, with
+# `kustomize edit set image`, to $(IMAGE)@<digest>.
+DIST := $(CURDIR)/dist
+.PHONY: release-check
+release-check:
+	@[[ "$(VERSION)" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]] || \
+		{ echo "release: VERSION=$(VERSION) is not a release version: run make release VERSION=v0.1.0" >&2; exit 1; }
+	@git diff --quiet HEAD -- || { echo "release: the working tree has uncommitted changes; commit or stash them, a release is built from a commit" >&2; exit 1; }
+
+.PHONY: release
+release: release-check cross $(IMAGETOOL) $(KUSTOMIZE) ## VERSION=vX.Y.Z: dist/ with the image tarball, the binaries, leaselb.yaml pinned by digest, SHA256SUMS
+	@rm -rf $(DIST); mkdir -p $(DIST) $(BIN)/image
+	@d=$$($(call build-image,$(IMAGE),$(BIN),$(BIN)/image/leaselb,$(BIN)/image/leaselb.tar)); \
+	cp $(BIN)/image/leaselb.tar $(DIST)/leaselb.tar; \
+	for p in $(IMAGE_PLATFORMS); do cp $(BIN)/$${p//\//_}/leaselb $(DIST)/leaselb-$${p//\//-}; done; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cp -r manifests "$$tmp/"; \
+	(cd "$$tmp/manifests" && $(KUSTOMIZE) edit set image $(IMAGE_REPO)=$(IMAGE)@$$d); \
+	$(call render-manifests,$$tmp/manifests) > $(DIST)/leaselb.yaml; \
+	n=$$(grep -c "image: $(IMAGE)@$$d$$" $(DIST)/leaselb.yaml || true); \
+	if [ "$$n" != 2 ] || grep -E "image: .*$(IMAGE_REPO):[^@]*$$" $(DIST)/leaselb.yaml; then \
+		echo "release: dist/leaselb.yaml should name $(IMAGE)@$$d in its 2 containers, found $$n" >&2; exit 1; fi; \
+	(cd $(DIST) && sha256sum leaselb.tar leaselb-linux-* leaselb.yaml > SHA256SUMS); \
+	echo "$(IMAGE)@$$d"; ls -l $(DIST)
+
+##@ Lab images
+# The lab imports these into each node's containerd (no registry) and
+# installs leaselb from manifests/ through an overlay that only swaps
+# $(IMAGE_REPO) for leaselb.lab/leaselb:dev. Host platform only.
+LAB_PLATFORM := linux/$(shell $(GO) env GOARCH)$(if $(filter arm,$(shell $(GO) env GOARCH)),/v7)
+.PHONY: lab-images
+lab-images: $(IMAGETOOL) ## the lab's images: bin/lab-images/echo.tar (leaselb.lab/echo:v1), bin/lab-images/leaselb.tar (leaselb.lab/leaselb:dev)
+	@mkdir -p $(BIN)/lab-images
+	@p=$(LAB_PLATFORM); IFS=/ read -r os arch variant <<<"$$p"; export GOOS=$$os GOARCH=$$arch GOARM=$${variant#v}; \
+	$(GOBUILD) -o $(BIN)/$${p//\//_}/leaselb ./cmd/leaselb; \
+	$(GOBUILD) -o $(BIN)/lab-images/$${p//\//_}/echo ./e2e/cmd/echo; \
+	d=$$(SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGETOOL) build --name leaselb.lab/leaselb:dev $(IMAGE_LABELS) \
+		--binary $$p=$(BIN)/$${p//\//_}/leaselb --layout $(BIN)/lab-images/leaselb --tar $(BIN)/lab-images/leaselb.tar); \
+	echo "leaselb.lab/leaselb:dev@$$d  bin/lab-images/leaselb.tar"; \
+	d=$$(SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGETOOL) build --name leaselb.lab/echo:v1 $(IMAGE_LABELS) \
+		--binary $$p=$(BIN)/lab-images/$${p//\//_}/echo --layout $(BIN)/lab-images/echo --tar $(BIN)/lab-images/echo.tar); \
+	echo "leaselb.lab/echo:v1@$$d  bin/lab-images/echo.tar"
 
 $(GEN_TOOLS): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && GOBIN=$(BIN) $(GO) install \
@@ -47,11 +157,14 @@ $(GEN_TOOLS): hack/tools/go.mod hack/tools/go.sum
 		k8s.io/code-generator/cmd/lister-gen \
 		k8s.io/code-generator/cmd/informer-gen
 
-KUSTOMIZE := $(BIN)/kustomize
 $(KUSTOMIZE): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && GOBIN=$(BIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5
 
-# The one-file install is kustomize's rendering of manifests/ behind a header
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## build bin/kustomize (the version pinned in hack/tools), e.g. to set the image in manifests/
+
+# The one-file install is kustomize's rendering of manifests/ (or of the
+# directory given as $(1)) behind a header
 # (kustomize drops comments: the reasons for every RBAC rule and security
 # setting are in the sources).
 define render-manifests
@@ -60,7 +173,7 @@ define render-manifests
 	'# GENERATED by `make manifests` from manifests/kustomization.yaml; do not edit.' \
 	'# The comments that justify each RBAC rule and security setting are in' \
 	'# manifests/rbac/, manifests/controller/ and manifests/speaker/.' \
-	'---'; $(KUSTOMIZE) build manifests; }
+	'---'; $(KUSTOMIZE) build $(or $(1),manifests); }
 endef
 
 # The Helm chart cannot read outside its directory: it carries copies of the
@@ -135,7 +248,7 @@ unit: ## unit tests (privileged tests skip unless root), and the CRDs through th
 	cd hack/tools && $(GO) test -count=1 ./...
 
 .PHONY: test
-test: deps verify-generated verify-manifests build-static lint unit e2e ## everything CI runs: generated-file check, lint, unit and root tests, e2e in the lab
+test: deps verify-generated verify-manifests build-static verify-image lint unit e2e ## everything CI runs: generated-file check, reproducible multi-arch image, lint, unit and root tests, e2e in the lab
 
 ##@ Lab
 # The lab's control plane, built from k8s.io/kubernetes in its own module

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the privileged tests, the lab and the demo
+# Installs the Debian packages the privileged tests, the lab, the demo and
+# `make verify-image` (qemu-user, to start the arm64 and arm/v7 binaries)
 # use, when they are missing. Safe to run again; does nothing when all is
 # there. Needs root (apt-get).
 set -euo pipefail
@@ -12,6 +13,7 @@ have ndisc6  || need+=(ndisc6)
 have nft     || need+=(nftables)
 have curl    || need+=(curl)
 have tcpdump || need+=(tcpdump)
+{ have qemu-aarch64-static && have qemu-arm-static; } || need+=(qemu-user-static)
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
 fi

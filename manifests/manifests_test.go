@@ -3,13 +3,18 @@ package manifests
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -473,8 +478,108 @@ func TestDockerfileBuildsLikeTheMakefile(t *testing.T) {
 			t.Errorf("Dockerfile build stage lacks %q (the Makefile builds with it)", s)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^USER\s+(65532|nonroot)`).Match(df) {
-		t.Errorf("Dockerfile: want a non-root default USER")
+}
+
+// imagetoolConsts reads the untyped string constants of
+// hack/tools/imagetool/spec.go, the one place that says where the binary
+// goes and which user runs it. It parses the file instead of importing it:
+// the tools module is not a dependency of this one.
+func imagetoolConsts(t *testing.T) map[string]string {
+	t.Helper()
+	const file = "../hack/tools/imagetool/spec.go"
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, d := range f.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, n := range vs.Names {
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					v, err := strconv.Unquote(lit.Value)
+					if err != nil {
+						t.Fatalf("%s: %s: %v", file, n.Name, err)
+					}
+					out[n.Name] = v
+				}
+			}
+		}
+	}
+	for _, n := range []string{"BinDir", "User"} {
+		if out[n] == "" {
+			t.Fatalf("%s: no string constant %s", file, n)
+		}
+	}
+	return out
+}
+
+// TestDockerfileImageLikeImagetool: the Dockerfile's final stage must
+// produce the image `make image` builds: nothing but the binary, at the
+// path imagetool puts it, with its user and entrypoint. Docker users and
+// the manifests then run the same thing.
+func TestDockerfileImageLikeImagetool(t *testing.T) {
+	df, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := imagetoolConsts(t)
+	bin := c["BinDir"] + "/leaselb"
+	// The final stage: from its FROM to the end.
+	froms := regexp.MustCompile(`(?m)^FROM\s+(.*)$`).FindAllSubmatchIndex(df, -1)
+	if len(froms) == 0 {
+		t.Fatal("Dockerfile: no FROM")
+	}
+	last := froms[len(froms)-1]
+	final := string(df[last[0]:])
+	instr := func(name string) []string { // the arguments of each `name` instruction of the final stage
+		var out []string
+		for _, m := range regexp.MustCompile(`(?m)^`+name+`\s+(.*)$`).FindAllStringSubmatch(final, -1) {
+			out = append(out, strings.TrimSpace(m[1]))
+		}
+		return out
+	}
+	var entrypoint []string
+	if e := instr("ENTRYPOINT"); len(e) == 1 {
+		if err := json.Unmarshal([]byte(e[0]), &entrypoint); err != nil {
+			t.Errorf("Dockerfile: ENTRYPOINT %s: want the exec form [\"...\"] (%v)", e[0], err)
+		}
+	}
+	copyDest := ""
+	if cp := instr("COPY"); len(cp) == 1 {
+		f := strings.Fields(cp[0])
+		copyDest = f[len(f)-1]
+	}
+	makefileBinary := regexp.MustCompile(`--binary \$\(p\)=\$\(2\)/\$\(subst /,_,\$\(p\)\)/([A-Za-z0-9_.-]+)`).FindSubmatch(mk)
+	tests := []struct {
+		what      string
+		got, want any
+	}{
+		{what: "final stage base (FROM)", got: strings.TrimSpace(string(df[last[2]:last[3]])), want: "scratch"},
+		{what: "COPY instructions in the final stage", got: len(instr("COPY")), want: 1},
+		{what: "COPY destination", got: copyDest, want: bin},
+		{what: "USER", got: instr("USER"), want: []string{c["User"]}},
+		{what: "ENTRYPOINT", got: entrypoint, want: []string{bin}},
+		{what: "no RUN, ADD, ENV or CMD in the final stage", got: len(instr("RUN")) + len(instr("ADD")) + len(instr("ENV")) + len(instr("CMD")), want: 0},
+		{what: "the binary the Makefile gives imagetool", got: func() string {
+			if makefileBinary == nil {
+				return "(no --binary $(p)=$(2)/$(subst /,_,$(p))/... in build-image)"
+			}
+			return string(makefileBinary[1])
+		}(), want: "leaselb"},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("Dockerfile/Makefile %s: %v, want %v (hack/tools/imagetool/spec.go writes that for make image; keep the two alike)", tt.what, tt.got, tt.want)
+		}
 	}
 }
 
