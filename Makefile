@@ -137,18 +137,19 @@ release: release-check cross $(IMAGETOOL) $(KUSTOMIZE) ## VERSION=vX.Y.Z: dist/ 
 # installs leaselb from manifests/ through an overlay that only swaps
 # $(IMAGE_REPO) for leaselb.lab/leaselb:dev. Host platform only.
 LAB_PLATFORM := linux/$(shell $(GO) env GOARCH)$(if $(filter arm,$(shell $(GO) env GOARCH)),/v7)
+# Each entry: image name, then the package whose binary is its entrypoint.
+LAB_IMAGES := leaselb.lab/leaselb:dev=./cmd/leaselb leaselb.lab/echo:v1=./e2e/cmd/echo leaselb.lab/pause:v1=./e2e/cmd/pause
 .PHONY: lab-images
-lab-images: $(IMAGETOOL) ## the lab's images: bin/lab-images/echo.tar (leaselb.lab/echo:v1), bin/lab-images/leaselb.tar (leaselb.lab/leaselb:dev)
+lab-images: $(IMAGETOOL) ## the lab's images in bin/lab-images: leaselb.tar (leaselb.lab/leaselb:dev), echo.tar (the demo app), pause.tar (the pods' sandbox)
 	@mkdir -p $(BIN)/lab-images
 	@p=$(LAB_PLATFORM); IFS=/ read -r os arch variant <<<"$$p"; export GOOS=$$os GOARCH=$$arch GOARM=$${variant#v}; \
-	$(GOBUILD) -o $(BIN)/$${p//\//_}/leaselb ./cmd/leaselb; \
-	$(GOBUILD) -o $(BIN)/lab-images/$${p//\//_}/echo ./e2e/cmd/echo; \
-	d=$$(SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGETOOL) build --name leaselb.lab/leaselb:dev $(IMAGE_LABELS) \
-		--binary $$p=$(BIN)/$${p//\//_}/leaselb --layout $(BIN)/lab-images/leaselb --tar $(BIN)/lab-images/leaselb.tar); \
-	echo "leaselb.lab/leaselb:dev@$$d  bin/lab-images/leaselb.tar"; \
-	d=$$(SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGETOOL) build --name leaselb.lab/echo:v1 $(IMAGE_LABELS) \
-		--binary $$p=$(BIN)/lab-images/$${p//\//_}/echo --layout $(BIN)/lab-images/echo --tar $(BIN)/lab-images/echo.tar); \
-	echo "leaselb.lab/echo:v1@$$d  bin/lab-images/echo.tar"
+	for entry in $(LAB_IMAGES); do \
+		name=$${entry%%=*}; pkg=$${entry#*=}; bin=$${pkg##*/}; \
+		$(GOBUILD) -o $(BIN)/lab-images/$${p//\//_}/$$bin $$pkg; \
+		d=$$(SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGETOOL) build --name $$name $(IMAGE_LABELS) \
+			--binary $$p=$(BIN)/lab-images/$${p//\//_}/$$bin --layout $(BIN)/lab-images/$$bin --tar $(BIN)/lab-images/$$bin.tar); \
+		echo "$$name@$$d  bin/lab-images/$$bin.tar"; \
+	done
 
 $(GEN_TOOLS): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && GOBIN=$(BIN) $(GO) install \
@@ -253,12 +254,12 @@ test: deps verify-generated verify-manifests build-static verify-image lint unit
 ##@ Lab
 # The lab's control plane, built from k8s.io/kubernetes in its own module
 # (hack/cluster); rebuilt only when that module changes.
-CLUSTER_TOOLS := $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/etcd
+CLUSTER_TOOLS := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl etcd)
 $(CLUSTER_TOOLS) &: hack/cluster/go.mod hack/cluster/go.sum hack/cluster/etcd/main.go hack/cluster/build.sh
 	GO=$(GO) hack/cluster/build.sh $(BIN)
 
 .PHONY: cluster-tools
-cluster-tools: $(CLUSTER_TOOLS) ## build kube-apiserver, kubectl and etcd for the lab into bin/
+cluster-tools: $(CLUSTER_TOOLS) ## build the lab's cluster into bin/: control plane, kubelet, kube-proxy, kubectl, etcd
 
 .PHONY: lab-tools
 lab-tools: ## build the lab's own commands (bin/lab, bin/labagent)
@@ -269,13 +270,13 @@ lab-tools: ## build the lab's own commands (bin/lab, bin/labagent)
 E2E_RUN ?= .
 .PHONY: e2e
 e2e: ## end-to-end scenarios in the lab (root; without root the tests skip and say why)
-	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory build cluster-tools lab-tools; fi
-	$(GO) test -count=1 -tags e2e -timeout 30m -v -run '$(E2E_RUN)' ./e2e/
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory build cluster-tools lab-tools lab-images; fi
+	$(GO) test -count=1 -p 1 -tags e2e -timeout 40m -v -run '$(E2E_RUN)' ./e2e/ ./e2e/realnodes/
 
 .PHONY: demo
 demo: deps ## the walkthrough in the lab: pool, Service, curl, fail the holder, measured failover (root)
 	@echo ">> make demo: building leaselb and the lab (the first build of the cluster tools takes minutes)"
-	$(MAKE) --no-print-directory build cluster-tools lab-tools
+	$(MAKE) --no-print-directory build cluster-tools lab-tools lab-images
 	$(BIN)/lab demo
 
 .PHONY: bench

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the privileged tests, the lab, the demo and
-# `make verify-image` (qemu-user, to start the arm64 and arm/v7 binaries)
-# use, when they are missing. Safe to run again; does nothing when all is
+# Installs the Debian packages the privileged tests, the lab (with its real
+# nodes: containerd, runc, the CNI plugins), the demo and `make
+# verify-image` (qemu-user, to start the arm64 and arm/v7 binaries) use,
+# when they are missing. Safe to run again; does nothing when all is
 # there. Needs root (apt-get).
 set -euo pipefail
 need=()
@@ -14,6 +15,13 @@ have nft     || need+=(nftables)
 have curl    || need+=(curl)
 have tcpdump || need+=(tcpdump)
 { have qemu-aarch64-static && have qemu-arm-static; } || need+=(qemu-user-static)
+# The lab's real nodes: a container runtime, the CNI plugins, and the
+# tools they call (nsenter and unshare come with util-linux; kubelet
+# and kube-proxy look for iptables).
+have containerd || need+=(containerd)
+have runc       || need+=(runc)
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+have iptables   || need+=(iptables)
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
 fi
