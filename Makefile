@@ -270,7 +270,7 @@ lab-tools: ## build the lab's own commands (bin/lab, bin/labagent)
 E2E_RUN ?= .
 .PHONY: e2e
 e2e: ## end-to-end scenarios in the lab (root; without root the tests skip and say why)
-	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory build cluster-tools lab-tools lab-images; fi
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory build cluster-tools lab-tools lab-images $(CHART_TOOL); fi
 	$(GO) test -count=1 -p 1 -tags e2e -timeout 40m -v -run '$(E2E_RUN)' ./e2e/ ./e2e/realnodes/
 
 .PHONY: demo

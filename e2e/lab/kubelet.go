@@ -506,16 +506,32 @@ func (l *Lab) wipeNode(node string) {
 	_ = os.RemoveAll(l.nodeDir(node))
 }
 
-// installLeaselb applies the install manifest through the lab's overlay
-// (which only swaps the image for the one imported into the nodes) with
-// `kubectl apply -k`, as a user would, and waits for both workloads.
-func (l *Lab) installLeaselb(ctx context.Context) error {
-	overlay := filepath.Join(l.opts.Root, "e2e", "lab", "overlay")
-	if _, err := l.Kubectl(ctx, "apply", "--server-side", "-k", overlay); err != nil {
+// Overlay is the lab's kustomization: the install manifest's sources with
+// only the image swapped for the one imported into the nodes.
+func (l *Lab) Overlay() string { return filepath.Join(l.opts.Root, "e2e", "lab", "overlay") }
+
+// InstallLeaselb applies the install manifest through the lab's overlay
+// with `kubectl apply -k`, as a user would, and waits for both workloads.
+// On an installed cluster it changes nothing.
+func (l *Lab) InstallLeaselb(ctx context.Context) error {
+	if _, err := l.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-k", l.Overlay()); err != nil {
 		return err
 	}
-	l.RBACSource = "kubectl apply -k " + overlay
+	l.RBACSource = "kubectl apply -k " + l.Overlay()
 	return l.WaitLeaselbRollout(ctx, 4*time.Minute)
+}
+
+// UninstallLeaselb deletes everything the overlay installs (CRDs, and so
+// every pool and advertisement; the namespace, and so every Lease) and
+// waits until it is gone.
+func (l *Lab) UninstallLeaselb(ctx context.Context) error {
+	if _, err := l.Kubectl(ctx, "delete", "--ignore-not-found", "--wait", "--timeout=3m", "-k", l.Overlay()); err != nil {
+		return err
+	}
+	return Eventually(ctx, 3*time.Minute, 250*time.Millisecond, func() (bool, string) {
+		out, _ := l.Kubectl(ctx, "get", "namespace", Namespace, "--ignore-not-found", "-o", "name")
+		return strings.TrimSpace(out) == "", "namespace " + Namespace + " still exists"
+	})
 }
 
 // WaitLeaselbRollout waits until the controller Deployment and the speaker

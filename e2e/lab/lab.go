@@ -107,6 +107,9 @@ type Lab struct {
 	RBACSource string
 }
 
+// Root is the repository root.
+func (l *Lab) Root() string { return l.opts.Root }
+
 // Bin returns the path of a binary in the repository's bin/.
 func (l *Lab) Bin(name string) string { return filepath.Join(l.opts.Root, "bin", name) }
 
@@ -136,7 +139,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	need := []string{"kube-apiserver", "kubectl", "etcd", "labagent"}
 	switch {
 	case opts.Kubelets:
-		need = append(need, kubeletBins...)
+		// chart is Helm's library as a command (hack/tools/chart), for the
+		// scenario that installs leaselb with its chart.
+		need = append(need, append(kubeletBins, "chart", "leaselb")...)
 		for _, f := range labImages {
 			need = append(need, filepath.Join("lab-images", f))
 		}
@@ -256,7 +261,7 @@ func (l *Lab) startRealNodes(ctx context.Context) error {
 		return nil
 	}
 	l.logf("lab: leaselb: kubectl apply -k e2e/lab/overlay (the install manifest, lab image)")
-	return l.installLeaselb(ctx)
+	return l.InstallLeaselb(ctx)
 }
 
 // Cleanup removes every namespace with the prefix (killing what runs in

@@ -120,13 +120,13 @@ func restore(t *testing.T, l *lab.Lab) {
 		t.Errorf("restore: delete Services: %v", err)
 	}
 	_, _ = l.Kubectl(ctx, "-n", "default", "delete", "deployment", "--field-selector", "metadata.name!="+app, "--wait=false")
+	if err := l.InstallLeaselb(ctx); err != nil {
+		t.Errorf("restore: %v", err)
+	}
 	if err := l.Apply(ctx, lab.WalkthroughConfig()); err != nil {
 		t.Errorf("restore: walkthrough config: %v", err)
 	}
 	if err := l.Apply(ctx, lab.EchoApp(app, 3, "")); err != nil {
-		t.Errorf("restore: %v", err)
-	}
-	if err := l.WaitLeaselbRollout(ctx, 3*time.Minute); err != nil {
 		t.Errorf("restore: %v", err)
 	}
 	if err := l.WaitDeployment(ctx, app, 3*time.Minute); err != nil {
