@@ -238,24 +238,34 @@ func (l *Lab) WaitOneMAC(ctx context.Context, w *ARPWatcher, ip, node string, ti
 	})
 }
 
-// LongestOutage is the longest time, in samples ordered by start, between
-// the end of one successful probe and the end of the next (from the first
-// success on): how long a client polling at the probe's interval went
-// without an answer.
-func LongestOutage(samples []Sample) (longest time.Duration, at time.Time) {
-	var last time.Time
-	ok := make([]Sample, 0, len(samples))
-	for _, s := range samples {
-		if s.Err == nil {
-			ok = append(ok, s)
+// LongestWait is how long a client of the probe waited at worst for an
+// answer: over every request, the time from its start to the end of the
+// first successful request started at or after it (itself, if it
+// succeeded). A request that fails or hangs makes the wait run on until a
+// later one succeeds; a pause of the probing process itself, in which no
+// request starts, is not counted as the network's. at is the start of the
+// request that waited longest. Requests after the last success wait for
+// nothing that happened and are not counted.
+func LongestWait(samples []Sample) (longest time.Duration, at time.Time) {
+	byStart := append([]Sample(nil), samples...)
+	sort.Slice(byStart, func(i, j int) bool { return byStart[i].At.Before(byStart[j].At) })
+	// next[i]: the earliest end of a successful request started at or
+	// after byStart[i].
+	next := make([]time.Time, len(byStart))
+	var best time.Time
+	for i := len(byStart) - 1; i >= 0; i-- {
+		if s := byStart[i]; s.Err == nil && (best.IsZero() || s.Done.Before(best)) {
+			best = s.Done
 		}
+		next[i] = best
 	}
-	sort.Slice(ok, func(i, j int) bool { return ok[i].Done.Before(ok[j].Done) })
-	for _, s := range ok {
-		if !last.IsZero() && s.Done.Sub(last) > longest {
-			longest, at = s.Done.Sub(last), last
+	for i, s := range byStart {
+		if next[i].IsZero() {
+			continue
 		}
-		last = s.Done
+		if w := next[i].Sub(s.At); w > longest {
+			longest, at = w, s.At
+		}
 	}
 	return longest, at
 }

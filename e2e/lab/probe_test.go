@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestLongestOutage(t *testing.T) {
+func TestLongestWait(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	ok := func(at, done int) Sample { return Sample{At: ms(at), Done: ms(done), From: "p"} }
@@ -18,16 +18,18 @@ func TestLongestOutage(t *testing.T) {
 		wantAt  time.Time
 	}{
 		{"no samples", nil, 0, time.Time{}},
-		{"one success", []Sample{ok(0, 5)}, 0, time.Time{}},
-		{"steady", []Sample{ok(0, 5), ok(20, 25), ok(40, 45)}, 20 * time.Millisecond, ms(5)},
-		{"failures in between count as waiting", []Sample{ok(0, 5), bad(20, 1020), bad(40, 1040), ok(60, 300), ok(80, 85)}, 215 * time.Millisecond, ms(85)},
-		{"ordered by completion, not by start", []Sample{ok(0, 500), ok(20, 25), ok(40, 45)}, 455 * time.Millisecond, ms(45)},
-		{"leading failures do not count", []Sample{bad(0, 1000), ok(20, 1100), ok(40, 1120)}, 20 * time.Millisecond, ms(1100)},
+		{"steady: each request's own latency", []Sample{ok(0, 5), ok(20, 27), ok(40, 45)}, 7 * time.Millisecond, ms(20)},
+		{"failures wait for the next success", []Sample{ok(0, 5), bad(20, 1020), bad(40, 1040), ok(60, 300), ok(80, 85)}, 65 * time.Millisecond, ms(20)},
+		{"a hanging request waits for a later, faster one", []Sample{ok(0, 500), ok(20, 25)}, 25 * time.Millisecond, ms(0)},
+		{"a pause of the prober is not an outage", []Sample{ok(0, 5), ok(400, 405)}, 5 * time.Millisecond, ms(0)},
+		{"outage across many failures", []Sample{bad(0, 1000), bad(20, 1020), ok(900, 910)}, 910 * time.Millisecond, ms(0)},
+		{"failures after the last success are not counted", []Sample{ok(0, 5), bad(20, 1020)}, 5 * time.Millisecond, ms(0)},
+		{"unordered input", []Sample{ok(80, 85), bad(20, 1020), ok(0, 5), ok(60, 300), bad(40, 1040)}, 65 * time.Millisecond, ms(20)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, at := LongestOutage(tc.samples)
+			got, at := LongestWait(tc.samples)
 			if got != tc.want || !at.Equal(tc.wantAt) {
-				t.Errorf("LongestOutage = %s at %s, want %s at %s", got, at.Format(time.StampMilli), tc.want, tc.wantAt.Format(time.StampMilli))
+				t.Errorf("LongestWait = %s at %s, want %s at %s", got, at.Format(time.StampMilli), tc.want, tc.wantAt.Format(time.StampMilli))
 			}
 		})
 	}

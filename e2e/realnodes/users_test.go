@@ -4,6 +4,7 @@ package realnodes
 
 import (
 	"context"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,7 +104,13 @@ func TestMigrationFromMetalLB(t *testing.T) {
 	}
 
 	// Step 1: convert.
-	converted, err := lab.NetnsExec(ctx, l.Hosts["client"].NS, l.Bin("leaselb"), "convert", "-f", filepath.Join("testdata", "metallb.yaml"))
+	// stdout is the leaselb objects; stderr says what was converted.
+	convert := exec.CommandContext(ctx, l.Bin("leaselb"), "convert", "-f", filepath.Join("testdata", "metallb.yaml"))
+	var stderr strings.Builder
+	convert.Stderr = &stderr
+	out, err := convert.Output()
+	converted := string(out)
+	t.Logf("leaselb convert -f testdata/metallb.yaml: %s", strings.TrimSpace(stderr.String()))
 	if err != nil {
 		t.Fatalf("leaselb convert: %v\n%s", err, converted)
 	}

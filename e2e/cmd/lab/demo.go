@@ -114,12 +114,15 @@ func demo(ctx context.Context, root string) error {
 		_, _, ok := lab.Gap(probe.Samples(), failedAt, "")
 		return ok, "no answer since the failure"
 	})
+	// Let the probe see the app answer steadily again, then measure the
+	// longest a request waited for an answer.
+	time.Sleep(2 * time.Second)
 	samples := probe.Stop()
 	if err != nil {
 		return fmt.Errorf("traffic never moved off %s: %w", owner, err)
 	}
-	gap, pod, _ := lab.Gap(samples, failedAt, "")
-	fmt.Printf("\n    >>> failover gap: %s — %s now answered by %s, through %s <<<\n", gap.Round(time.Millisecond), vip, pod, l.Holder(ctx, vip))
+	gap, _ := lab.LongestWait(samples)
+	fmt.Printf("\n    >>> failover gap: %s (the longest a request waited for an answer) — %s is now held by %s <<<\n", gap.Round(time.Millisecond), vip, l.Holder(ctx, vip))
 	fmt.Printf("    (node lease renewed every 500 ms, expires after 2 s; the design goal is p50 <= 1.5 s, p99 <= 2.5 s; see make bench)\n")
 	out, _ = l.Curl(ctx, vip, 8080)
 	fmt.Printf("    $ curl %s:8080\n    %s\n", vip, strings.TrimSpace(out))
