@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -56,4 +57,19 @@ func (ad *L2Advertisement) Covers(p *IPAddressPool, poolSelectors []labels.Selec
 		}
 	}
 	return false
+}
+
+// Serves reports whether leaselb serves Service s: it is of type
+// LoadBalancer and has spec.loadBalancerClass LoadBalancerClass, or no class
+// at all unless requireClass (the daemons' --require-class). The controller,
+// the speaker and doctor all ask this one function, so they cannot disagree
+// about which Services are ours.
+func Serves(s *corev1.Service, requireClass bool) bool {
+	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if s.Spec.LoadBalancerClass == nil {
+		return !requireClass
+	}
+	return *s.Spec.LoadBalancerClass == LoadBalancerClass
 }

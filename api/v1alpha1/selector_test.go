@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -39,5 +40,32 @@ func TestSelectorsRejectBadRequirement(t *testing.T) {
 	_, err := Selectors([]LabelSelector{{}, {MatchExpressions: []LabelSelectorRequirement{{Key: "a", Operator: "Equals", Values: []string{"b"}}}}})
 	if err == nil || err.Error()[:10] != "selector 1" {
 		t.Fatalf("error %v, want one naming selector 1", err)
+	}
+}
+
+func TestServes(t *testing.T) {
+	class := func(c string) *string { return &c }
+	tests := []struct {
+		name         string
+		typ          corev1.ServiceType
+		class        *string
+		requireClass bool
+		want         bool
+	}{
+		{"no class", corev1.ServiceTypeLoadBalancer, nil, false, true},
+		{"no class, class required", corev1.ServiceTypeLoadBalancer, nil, true, false},
+		{"our class", corev1.ServiceTypeLoadBalancer, class(LoadBalancerClass), false, true},
+		{"our class, class required", corev1.ServiceTypeLoadBalancer, class(LoadBalancerClass), true, true},
+		{"another class", corev1.ServiceTypeLoadBalancer, class("example.com/bgp"), false, false},
+		{"ClusterIP", corev1.ServiceTypeClusterIP, nil, false, false},
+		{"NodePort with our class", corev1.ServiceTypeNodePort, class(LoadBalancerClass), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &corev1.Service{Spec: corev1.ServiceSpec{Type: tt.typ, LoadBalancerClass: tt.class}}
+			if got := Serves(s, tt.requireClass); got != tt.want {
+				t.Errorf("Serves = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -53,16 +53,9 @@ type serviceRequest struct {
 
 func key(s *corev1.Service) string { return s.Namespace + "/" + s.Name }
 
-// ours reports whether the Service is leaselb's to serve.
-func (t *term) ours(s *corev1.Service) bool {
-	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if s.Spec.LoadBalancerClass == nil {
-		return !t.c.cfg.RequireClass
-	}
-	return *s.Spec.LoadBalancerClass == v1alpha1.LoadBalancerClass
-}
+// ours reports whether the Service is leaselb's to serve under this
+// controller's --require-class.
+func (t *term) ours(s *corev1.Service) bool { return v1alpha1.Serves(s, t.c.cfg.RequireClass) }
 
 // annotation returns the value of a leaselb annotation, falling back to its
 // MetalLB forms, and the MetalLB forms present.

@@ -622,18 +622,6 @@ func checkAdvertisements(s *Snapshot, _ Options) []Finding {
 	return out
 }
 
-// ours reports whether the controller serves s (type LoadBalancer, class
-// leaselb.io/l2, or none unless RequireClass).
-func ours(s *corev1.Service, o Options) bool {
-	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if s.Spec.LoadBalancerClass == nil {
-		return !o.RequireClass
-	}
-	return *s.Spec.LoadBalancerClass == v1alpha1.LoadBalancerClass
-}
-
 func eventTime(e *corev1.Event) time.Time {
 	switch {
 	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
@@ -674,7 +662,7 @@ func checkServiceIPs(s *Snapshot, o Options) []Finding {
 	served, withIP := 0, 0
 	for i := range s.Services {
 		svc := &s.Services[i]
-		if !ours(svc, o) {
+		if !v1alpha1.Serves(svc, o.RequireClass) {
 			continue
 		}
 		served++

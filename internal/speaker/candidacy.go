@@ -242,7 +242,7 @@ func (w *World) view(g Group, requireClass bool) *groupView {
 	v := &groupView{w: w, g: g}
 	anyOurs := false
 	for _, s := range g.Services {
-		if ours(s, requireClass) {
+		if v1alpha1.Serves(s, requireClass) {
 			anyOurs = true
 		}
 		if s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
