@@ -136,6 +136,8 @@ type ownLease struct {
 	sends    map[string]time.Time
 	order    []string
 	echoSent time.Time // send time of the newest renewal whose echo we saw
+	// period is the renewal period the last plan chose (renewPeriod).
+	period time.Duration
 }
 
 // heldGroup is a group this node holds.
@@ -162,19 +164,11 @@ type note struct {
 	latency time.Duration // noteWon: from claimable to won
 }
 
-// timings are the protocol's durations.
-type timings struct {
-	renew    time.Duration // node lease renew period while holding
-	duration time.Duration // node lease duration
-	idle     time.Duration // node lease renew period while holding nothing
-	rankStep time.Duration
-}
-
 // core holds the election state of one node. It is not safe for concurrent
 // use: the Elector's loop owns it.
 type core struct {
 	node string
-	t    timings
+	t    Timing // with defaults applied
 
 	synced    bool
 	stopping  bool
@@ -196,7 +190,7 @@ type core struct {
 	notes       []note
 }
 
-func newCore(node string, t timings) *core {
+func newCore(node string, t Timing) *core {
 	return &core{
 		node:  node,
 		t:     t,
@@ -313,7 +307,7 @@ func (c *core) lost(group string, now time.Time) {
 	c.drop(group, "fenced")
 	v := c.vip(group)
 	v.mine = nil
-	v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, v.cacheRV(), own, now.Add(c.t.duration)
+	v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, v.cacheRV(), own, now.Add(c.t.NodeLeaseDuration)
 }
 
 // stillBlocked reports whether v's block holds: the cache shows nothing
@@ -349,7 +343,7 @@ func (c *core) nodeBase(node string) time.Time {
 // live node look dead. When not expired it returns when to look again, or
 // echoAfter: the time after which a renewal of ours must have been sent.
 func (c *core) expired(holder string, now time.Time) (exp bool, again, echoAfter time.Time) {
-	at := c.nodeBase(holder).Add(c.t.duration)
+	at := c.nodeBase(holder).Add(c.t.NodeLeaseDuration)
 	if now.Before(at) {
 		return false, at, time.Time{}
 	}
@@ -374,14 +368,14 @@ func (c *core) live(node string, now time.Time, holders map[string]int) bool {
 		// lease yet, so give it the benefit of the doubt until an idle
 		// speaker would have shown up; otherwise every node ranks itself
 		// first and the fastest takes every group.
-		return now.Sub(c.resumed) < c.t.idle+c.t.duration
+		return now.Sub(c.resumed) < c.t.IdleRenew+c.t.NodeLeaseDuration
 	}
 	if !n.exists {
 		return false
 	}
-	window := c.t.idle + c.t.duration
+	window := c.t.IdleRenew + c.t.NodeLeaseDuration
 	if holders[node] > 0 {
-		window = c.t.duration
+		window = c.t.NodeLeaseDuration
 	}
 	return now.Sub(c.nodeBase(node)) < window
 }
@@ -399,7 +393,7 @@ func (c *core) holderCounts() map[string]int {
 // ownFresh reports whether our node lease was renewed recently enough that
 // a claim made now will not look expired to the others.
 func (c *core) ownFresh(now time.Time) bool {
-	return c.own.okOnce && !c.own.failing && now.Sub(c.own.okSent) < c.t.duration/2
+	return c.own.okOnce && !c.own.failing && now.Sub(c.own.okSent) < c.t.NodeLeaseDuration/2
 }
 
 // planner accumulates one plan.
@@ -553,7 +547,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	}
 	live = append(live, c.node)
 	rank := rankOf(c.node, name, live)
-	if readyAt := v.claimableSince.Add(time.Duration(rank) * c.t.rankStep); p.now.Before(readyAt) {
+	if readyAt := v.claimableSince.Add(time.Duration(rank) * c.t.RankStep); p.now.Before(readyAt) {
 		p.at(readyAt)
 		return
 	}
@@ -609,7 +603,7 @@ func (c *core) planGC(p *planner) {
 		if !c.own.okOnce || c.own.failing {
 			continue
 		}
-		if end := v.seen.Add(c.t.duration); p.now.Before(end) {
+		if end := v.seen.Add(c.t.NodeLeaseDuration); p.now.Before(end) {
 			p.at(end)
 			continue
 		}
@@ -677,17 +671,25 @@ func (c *core) lowestLive(p *planner) bool {
 	return true
 }
 
+// renewPeriod is how often the node lease is due under plan p: fast while
+// any lease names us, held or not yet (an adoption or release pending), as
+// the others judge those leases by our node lease, and while a claim or a
+// judgement waits for a renewal of ours; slow otherwise. It is the one rule:
+// the Elector's Healthy expects renewals at the period it last chose.
+func (c *core) renewPeriod(p *planner) time.Duration {
+	if len(c.held) > 0 || p.holders[c.node] > 0 || p.needFresh || !p.echoAfter.IsZero() {
+		return c.t.NodeLeaseRenew
+	}
+	return c.t.IdleRenew
+}
+
 func (c *core) planRenew(p *planner) {
-	if c.own.inflight {
+	o := &c.own
+	o.period = c.renewPeriod(p)
+	if o.inflight {
 		return
 	}
-	o := &c.own
-	period := c.t.idle
-	// Renew fast while any lease names us, held or not yet (an adoption
-	// or release pending): the others judge those leases by our node lease.
-	if len(c.held) > 0 || p.holders[c.node] > 0 || p.needFresh || !p.echoAfter.IsZero() {
-		period = c.t.renew
-	}
+	period := o.period
 	next := o.lastSent.Add(period)
 	due := o.lastSent.IsZero() || !p.now.Before(next)
 	if !o.failing {
@@ -697,7 +699,7 @@ func (c *core) planRenew(p *planner) {
 		if !p.echoAfter.IsZero() && o.lastSent.Before(p.echoAfter) {
 			due = true
 		}
-	} else if fast := o.lastSent.Add(c.t.renew); fast.Before(next) {
+	} else if fast := o.lastSent.Add(c.t.NodeLeaseRenew); fast.Before(next) {
 		// Keep trying at the fast rate, so we are back soon after an outage.
 		next = fast
 		due = due || !p.now.Before(fast)
@@ -735,7 +737,7 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 	switch out {
 	case outcomeConflict:
 		v.mine = nil
-		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(c.t.duration)
+		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(c.t.NodeLeaseDuration)
 		switch w.kind {
 		case writeClaim:
 			c.note(note{kind: noteLost, group: w.name, reason: w.reason})
@@ -746,7 +748,7 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 		}
 		return
 	case outcomeFailed:
-		v.retryAt = now.Add(c.t.renew)
+		v.retryAt = now.Add(c.t.NodeLeaseRenew)
 		return
 	}
 	switch w.kind {

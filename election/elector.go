@@ -1,10 +1,12 @@
 package election
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -31,18 +33,19 @@ const (
 	RoleVIP = "vip"
 	// NodeLeasePrefix starts every node lease name: node-<nodeName>.
 	NodeLeasePrefix = "node-"
+	// AnnotationMACs on a node lease lists the MACs of the node's
+	// announcing interfaces, comma-separated (the speaker sets it through
+	// SetNodeAnnotations), so every speaker can tell a successor's
+	// gratuitous ARP from a foreign host's: see NodeOfMAC.
+	AnnotationMACs = "leaselb.io/macs"
 	// AnnotationReleasedBy on a released VIP lease names the node that
 	// released it; the other candidates rank without it, so the next one
 	// claims at once.
 	AnnotationReleasedBy = "leaselb.io/released-by"
 )
 
-// Defaults for the zero values of Config.
+// Defaults for the zero values of Config other than its Timing (timing.go).
 const (
-	DefaultNodeLeaseRenew    = 500 * time.Millisecond
-	DefaultNodeLeaseDuration = 2 * time.Second
-	DefaultIdleRenew         = 10 * time.Second
-	DefaultRankStep          = 200 * time.Millisecond
 	// DefaultMaxInflight bounds the VIP lease writes in flight at once, so
 	// a node lease renewal never queues behind a thousand claims in the
 	// client's rate limiter.
@@ -70,7 +73,7 @@ var ErrAPIUnreachable = errors.New("election: API server unreachable")
 func NodeLeaseName(node string) string { return NodeLeasePrefix + node }
 
 // Config is what an Elector needs. Client, Leases, Namespace and Node are
-// required; zero durations take the defaults above.
+// required; zero durations take the defaults in timing.go.
 type Config struct {
 	// Client performs the writes (create, update, delete of Leases); reads
 	// come from Leases.
@@ -85,18 +88,9 @@ type Config struct {
 	Node string
 	// Clock is the clock every timing decision uses; nil means the real one.
 	Clock clock.WithTicker
-	// NodeLeaseRenew is how often the node lease is renewed while this node
-	// holds at least one group.
-	NodeLeaseRenew time.Duration
-	// NodeLeaseDuration is how long a node lease may stay unchanged, as seen
-	// on the observer's clock, before the groups of its node may be taken.
-	NodeLeaseDuration time.Duration
-	// IdleRenew is how often the node lease is renewed while this node holds
-	// nothing.
-	IdleRenew time.Duration
-	// RankStep is how long each rank waits after the one before it before
-	// claiming a free group.
-	RankStep time.Duration
+	// Timing holds the election's durations; see Timing.Validate for the
+	// rules between them.
+	Timing
 	// MaxInflight bounds the VIP lease writes in flight (default 64).
 	MaxInflight int
 	// NodeAnnotations are written on the node lease.
@@ -157,6 +151,7 @@ type Elector struct {
 	started  time.Time // when the informer synced: the first renewal is due
 	period   time.Duration
 	failing  bool
+	echoSent time.Time     // core.own.echoSent, for CacheCurrentSince
 	inflight chan struct{} // semaphore for VIP writes
 }
 
@@ -179,24 +174,12 @@ func New(cfg Config) (*Elector, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
+	if err := cfg.Timing.Validate(); err != nil {
+		return nil, err
 	}
-	def(&cfg.NodeLeaseRenew, DefaultNodeLeaseRenew)
-	def(&cfg.NodeLeaseDuration, DefaultNodeLeaseDuration)
-	def(&cfg.IdleRenew, DefaultIdleRenew)
-	def(&cfg.RankStep, DefaultRankStep)
+	cfg.Timing = cfg.Timing.WithDefaults()
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = DefaultMaxInflight
-	}
-	if cfg.NodeLeaseRenew >= cfg.NodeLeaseDuration {
-		return nil, fmt.Errorf("%w: node lease renew period %v is not shorter than its duration %v; renew at most every duration/3",
-			ErrConfig, cfg.NodeLeaseRenew, cfg.NodeLeaseDuration)
-	}
-	if cfg.IdleRenew < cfg.NodeLeaseRenew {
-		cfg.IdleRenew = cfg.NodeLeaseRenew
 	}
 	e := &Elector{
 		cfg:        cfg,
@@ -297,7 +280,7 @@ func (e *Elector) SetGroups(groups []GroupSpec) {
 }
 
 // SetNodeAnnotations replaces the annotations written on the node lease
-// from its next renewal on (the speaker publishes leaselb.io/macs there).
+// from its next renewal on (the speaker publishes AnnotationMACs there).
 func (e *Elector) SetNodeAnnotations(a map[string]string) {
 	e.mu.Lock()
 	e.nodeAnnots = maps.Clone(a)
@@ -337,6 +320,37 @@ func (e *Elector) Holder(group string) (node string, ok bool) {
 	return *l.Spec.HolderIdentity, true
 }
 
+// NodeOfMAC returns the node whose node lease lists mac in AnnotationMACs,
+// as the cache shows it, or "" when no node lease does.
+func (e *Elector) NodeOfMAC(mac net.HardwareAddr) string {
+	for _, obj := range e.cfg.Leases.GetIndexer().List() {
+		l, ok := obj.(*coordinationv1.Lease)
+		if !ok || l.Namespace != e.cfg.Namespace || l.Labels[RoleLabel] != RoleNode || !strings.HasPrefix(l.Name, NodeLeasePrefix) {
+			continue
+		}
+		for _, m := range strings.Split(l.Annotations[AnnotationMACs], ",") {
+			if hw, err := net.ParseMAC(strings.TrimSpace(m)); err == nil && bytes.Equal(hw, mac) {
+				return strings.TrimPrefix(l.Name, NodeLeasePrefix)
+			}
+		}
+	}
+	return ""
+}
+
+// CacheCurrentSince returns the send time, on the Elector's clock, of the
+// newest renewal of our node lease that the Lease watch has delivered back
+// (zero: none yet). Everything committed before that renewal is in the
+// cache; and since the others saw our node lease change after that time,
+// none of them can judge us expired before it plus the node-lease duration.
+func (e *Elector) CacheCurrentSince() time.Time {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	return e.echoSent
+}
+
+// Timing returns the durations the Elector runs with, defaults applied.
+func (e *Elector) Timing() Timing { return e.cfg.Timing }
+
 // Healthy returns nil when the Lease informer has synced and the node lease
 // was renewed when it should have been; the error says which is wrong.
 func (e *Elector) Healthy() error {
@@ -368,12 +382,7 @@ func (e *Elector) Healthy() error {
 // group it holds (bounded to about a second) and returns nil. Call it once
 // per Elector.
 func (e *Elector) Run(ctx context.Context) error {
-	c := newCore(e.cfg.Node, timings{
-		renew:    e.cfg.NodeLeaseRenew,
-		duration: e.cfg.NodeLeaseDuration,
-		idle:     e.cfg.IdleRenew,
-		rankStep: e.cfg.RankStep,
-	})
+	c := newCore(e.cfg.Node, e.cfg.Timing)
 	e.log.Info("election starting",
 		zap.String("namespace", e.cfg.Namespace),
 		zap.Duration("nodeLeaseRenew", e.cfg.NodeLeaseRenew),
@@ -474,10 +483,9 @@ func (e *Elector) report(c *core) {
 		e.renewOK = c.own.okSent
 	}
 	e.failing = c.own.failing
-	if len(c.held) > 0 {
-		e.period = e.cfg.NodeLeaseRenew
-	} else {
-		e.period = e.cfg.IdleRenew
+	e.echoSent = c.own.echoSent
+	if c.own.period > 0 {
+		e.period = c.own.period
 	}
 	changed := c.heldChanged
 	if changed {

@@ -61,14 +61,12 @@ func runSpeaker(ctx context.Context, args []string) error {
 	if *node == "" {
 		return errors.New("no node name: pass --node-name or set $NODE_NAME (the DaemonSet sets it from spec.nodeName)")
 	}
-	if *renew <= 0 || *duration <= 0 || *renew*2 > *duration {
-		return fmt.Errorf("--node-lease-renew (%s) must be positive and at most half of --node-lease-duration (%s)", *renew, *duration)
+	timing := election.Timing{NodeLeaseRenew: *renew, NodeLeaseDuration: *duration, IdleRenew: *idle, RankStep: *rankStep}
+	if err := timing.Validate(); err != nil {
+		return err
 	}
-	if *idle < *renew {
-		return fmt.Errorf("--idle-renew (%s) must not be shorter than --node-lease-renew (%s)", *idle, *renew)
-	}
-	if *rankStep < 0 || *refresh < 0 {
-		return errors.New("--rank-step and --refresh-interval must not be negative")
+	if *refresh < 0 {
+		return errors.New("--refresh-interval must not be negative")
 	}
 
 	log, err := o.Logger()
@@ -100,21 +98,18 @@ func runSpeaker(ctx context.Context, args []string) error {
 	reg := daemon.NewRegistry()
 	health := &daemon.Health{}
 	s, err := speaker.New(speaker.Config{
-		Freshness:         fresh,
-		Kube:              kube,
-		Events:            events,
-		Leaselb:           lb,
-		Namespace:         o.Namespace,
-		Node:              *node,
-		RequireClass:      *requireClass,
-		NodeLeaseRenew:    *renew,
-		NodeLeaseDuration: *duration,
-		IdleRenew:         *idle,
-		RankStep:          *rankStep,
-		Refresh:           *refresh,
-		Logger:            log,
-		Registerer:        reg,
-		Health:            health,
+		Freshness:    fresh,
+		Kube:         kube,
+		Events:       events,
+		Leaselb:      lb,
+		Namespace:    o.Namespace,
+		Node:         *node,
+		RequireClass: *requireClass,
+		Election:     timing,
+		Refresh:      *refresh,
+		Logger:       log,
+		Registerer:   reg,
+		Health:       health,
 	})
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/record"
@@ -24,12 +23,9 @@ import (
 	"github.com/leaselb/leaselb/l2"
 )
 
-// Annotations the speaker writes on Leases (through the election).
+// Annotations the speaker writes on VIP leases (through the election); the
+// node lease's MACs annotation is election.AnnotationMACs.
 const (
-	// MACsAnnotation on a node lease lists the MACs of the node's
-	// announcing interfaces, comma-separated, so every speaker can tell a
-	// successor's gratuitous ARP from a foreign host's.
-	MACsAnnotation = "leaselb.io/macs"
 	// IPsAnnotation on a VIP lease lists the group's IPs, for people
 	// reading `kubectl get leases`.
 	IPsAnnotation = "leaselb.io/ips"
@@ -69,6 +65,8 @@ type elector interface {
 	Lost(group string)
 	Holder(group string) (string, bool)
 	SetNodeAnnotations(a map[string]string)
+	CacheCurrentSince() time.Time
+	NodeOfMAC(mac net.HardwareAddr) string
 }
 
 // announcer is what the loop needs of l2.Announcer.
@@ -91,7 +89,6 @@ type sources struct {
 	nodes     corelisters.NodeLister
 	pools     lblisters.IPAddressPoolNamespaceLister
 	ads       lblisters.L2AdvertisementNamespaceLister
-	leases    coordinationlisters.LeaseNamespaceLister
 	namespace string
 }
 
@@ -135,11 +132,6 @@ type loop struct {
 	// kickedAt is when the oldest unprocessed kick was sent (unix nanos on
 	// the clock, 0: none), for the health check.
 	kickedAt atomic.Int64
-	// ownSeen is when the cache last showed our node lease change (unix
-	// nanos on the clock): the watch delivers our renewals, so the cache is
-	// current.
-	ownSeen atomic.Int64
-	ownRV   atomic.Pointer[string]
 
 	groups     map[string]*groupState
 	lastSpecs  []election.GroupSpec
@@ -221,23 +213,6 @@ func (l *loop) changed() {
 	case l.kick <- struct{}{}:
 	default:
 	}
-}
-
-// observeLease records when our own node lease changed in the cache.
-func (l *loop) observeLease(obj any) {
-	lease, ok := obj.(interface {
-		GetName() string
-		GetResourceVersion() string
-	})
-	if !ok || lease.GetName() != election.NodeLeaseName(l.cfg.node) {
-		return
-	}
-	rv := lease.GetResourceVersion()
-	if old := l.ownRV.Load(); old != nil && *old == rv {
-		return
-	}
-	l.ownRV.Store(&rv)
-	l.ownSeen.Store(l.cfg.clock.Now().UnixNano())
 }
 
 // recompute rebuilds the groups and this node's candidacy from the caches
@@ -508,7 +483,7 @@ func (l *loop) claim(c l2.Claim) {
 		return
 	}
 	fields = append(fields, zap.String("group", group), zap.String("lease", group))
-	owner := l.macOwner(c.MAC)
+	owner := l.el.NodeOfMAC(c.MAC)
 	if owner == l.cfg.node {
 		l.cfg.m.wireClaims.WithLabelValues("stale").Inc()
 		return
@@ -519,8 +494,8 @@ func (l *loop) claim(c l2.Claim) {
 	}
 	fields = append(fields, zap.String("claimant", owner))
 	holder, known := l.el.Holder(group)
-	seen := time.Unix(0, l.ownSeen.Load())
-	current := l.ownSeen.Load() != 0 && l.cfg.clock.Since(seen) < l.cfg.nodeLeaseDuration
+	since := l.el.CacheCurrentSince()
+	current := !since.IsZero() && l.cfg.clock.Since(since) < l.cfg.nodeLeaseDuration
 	if known && holder == l.cfg.node && current {
 		// Our cache is current (it delivered one of our renewals within a
 		// node-lease duration, so nobody can have judged us expired) and
@@ -577,24 +552,6 @@ func (l *loop) firstIn(d time.Duration, key string) bool {
 	return true
 }
 
-// macOwner returns the node whose node lease lists mac, or "".
-func (l *loop) macOwner(mac net.HardwareAddr) string {
-	leases, err := l.src.leases.List(labels.SelectorFromSet(labels.Set{election.RoleLabel: election.RoleNode}))
-	if err != nil {
-		return ""
-	}
-	want := strings.ToLower(mac.String())
-	for _, lease := range leases {
-		for _, m := range strings.Split(lease.Annotations[MACsAnnotation], ",") {
-			hw, err := net.ParseMAC(strings.TrimSpace(m))
-			if err == nil && strings.ToLower(hw.String()) == want {
-				return strings.TrimPrefix(lease.Name, election.NodeLeasePrefix)
-			}
-		}
-	}
-	return ""
-}
-
 // publishMACs hands the election this node's announcing MACs for its node
 // lease when they changed.
 func (l *loop) publishMACs() {
@@ -603,7 +560,7 @@ func (l *loop) publishMACs() {
 		return
 	}
 	l.macs = joined
-	l.el.SetNodeAnnotations(map[string]string{MACsAnnotation: joined})
+	l.el.SetNodeAnnotations(map[string]string{election.AnnotationMACs: joined})
 	l.cfg.log.Info("announcing interfaces' MACs published on the node lease", zap.String("macs", joined))
 }
 
@@ -614,7 +571,7 @@ func (l *loop) stop() {
 	l.reconcile()
 }
 
-// macString is the MACsAnnotation value for macs: lower case, sorted,
+// macString is the election.AnnotationMACs value for macs: lower case, sorted,
 // comma-separated.
 func macString(macs []net.HardwareAddr) string {
 	s := make([]string, len(macs))

@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
@@ -46,11 +46,15 @@ type fakeElector struct {
 	holders map[string]string
 	annots  map[string]string
 	changed chan struct{}
+	// cacheSince is CacheCurrentSince; nodeMACs are the MACs annotation of
+	// each node's lease, for NodeOfMAC.
+	cacheSince time.Time
+	nodeMACs   map[string]string
 }
 
 func newFakeElector(clk *testingclock.FakeClock, auto bool) *fakeElector {
 	return &fakeElector{clk: clk, auto: auto, held: map[string]time.Time{}, holders: map[string]string{},
-		changed: make(chan struct{}, 1)}
+		changed: make(chan struct{}, 1), nodeMACs: map[string]string{}}
 }
 
 func (f *fakeElector) SetGroups(groups []election.GroupSpec) {
@@ -126,6 +130,19 @@ func (f *fakeElector) Holder(g string) (string, bool) {
 }
 
 func (f *fakeElector) SetNodeAnnotations(a map[string]string) { f.annots = a }
+
+func (f *fakeElector) CacheCurrentSince() time.Time { return f.cacheSince }
+
+func (f *fakeElector) NodeOfMAC(mac net.HardwareAddr) string {
+	for _, node := range sortedKeys(f.nodeMACs) {
+		for _, m := range strings.Split(f.nodeMACs[node], ",") {
+			if hw, err := net.ParseMAC(strings.TrimSpace(m)); err == nil && bytes.Equal(hw, mac) {
+				return node
+			}
+		}
+	}
+	return ""
+}
 
 func (f *fakeElector) spec(name string) (election.GroupSpec, bool) {
 	for _, s := range f.specs {
@@ -261,7 +278,6 @@ func newHarness(t testing.TB, auto bool) *harness {
 		nodes:     corelisters.NewNodeLister(idx("nodes")),
 		pools:     lblisters.NewIPAddressPoolLister(idx("pools")).IPAddressPools(testNS),
 		ads:       lblisters.NewL2AdvertisementLister(idx("ads")).L2Advertisements(testNS),
-		leases:    coordinationlisters.NewLeaseLister(idx("leases")).Leases(testNS),
 		namespace: testNS,
 	})
 	return h
@@ -314,13 +330,7 @@ func (h *harness) step(dirty bool) {
 }
 
 // nodeLease puts a peer's node lease listing its MACs.
-func (h *harness) nodeLease(node, macs string) {
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: election.NodeLeaseName(node),
-		Labels: map[string]string{election.RoleLabel: election.RoleNode}, Annotations: map[string]string{MACsAnnotation: macs}}}
-	if err := h.stores["leases"].Update(l); err != nil {
-		h.t.Fatal(err)
-	}
-}
+func (h *harness) nodeLease(node, macs string) { h.el.nodeMACs[node] = macs }
 
 func (h *harness) wantAnnounced(want ...string) {
 	h.t.Helper()
@@ -393,7 +403,7 @@ func TestLoopAnnouncesWhatItHolds(t *testing.T) {
 		t.Errorf("SetGroups called %d times for one state", h.el.sets)
 	}
 	// The MACs were published once.
-	if h.el.annots[MACsAnnotation] != "02:00:00:00:00:0a" {
+	if h.el.annots[election.AnnotationMACs] != "02:00:00:00:00:0a" {
 		t.Errorf("node annotations = %v", h.el.annots)
 	}
 }
@@ -550,7 +560,7 @@ func TestLoopClaims(t *testing.T) {
 			h.rec.take()
 			h.el.holders[group] = tt.holder
 			if tt.fresh {
-				h.l.ownSeen.Store(h.clk.Now().UnixNano())
+				h.el.cacheSince = h.clk.Now()
 			}
 			h.clk.Step(time.Second)
 			h.l.claim(l2.Claim{IP: tt.ip, MAC: tt.mac, Interface: "eth0"})
@@ -654,13 +664,13 @@ func TestLoopFencedTermStaysSilentUntilTheElectionCatchesUp(t *testing.T) {
 func TestLoopPublishesMACChanges(t *testing.T) {
 	h := newHarness(t, true)
 	h.add(baseObjects()...)
-	if h.el.annots[MACsAnnotation] != "02:00:00:00:00:0a" {
+	if h.el.annots[election.AnnotationMACs] != "02:00:00:00:00:0a" {
 		t.Fatalf("annotations = %v", h.el.annots)
 	}
 	m2, _ := net.ParseMAC("02:00:00:00:00:09")
 	h.an.macs = append(h.an.macs, m2)
 	h.step(false)
-	if h.el.annots[MACsAnnotation] != "02:00:00:00:00:09,02:00:00:00:00:0a" {
+	if h.el.annots[election.AnnotationMACs] != "02:00:00:00:00:09,02:00:00:00:00:0a" {
 		t.Fatalf("annotations = %v", h.el.annots)
 	}
 }

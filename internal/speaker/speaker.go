@@ -54,7 +54,7 @@ const (
 )
 
 // Config is what a Speaker needs. Kube, Leaselb, Namespace and Node are
-// required; zero durations take the election's defaults.
+// required.
 type Config struct {
 	// Kube reads Services, EndpointSlices and Nodes and writes Leases.
 	Kube kubernetes.Interface
@@ -70,8 +70,9 @@ type Config struct {
 	// RequireClass: serve only Services with spec.loadBalancerClass
 	// leaselb.io/l2.
 	RequireClass bool
-	// Election timings; see election.Config.
-	NodeLeaseRenew, NodeLeaseDuration, IdleRenew, RankStep time.Duration
+	// Election is passed to the election unchanged: its zero fields take the
+	// election's defaults and election.Timing.Validate checks it.
+	Election election.Timing
 	// Refresh is the period of gratuitous refreshes; 0 turns them off.
 	Refresh time.Duration
 	// Clock drives every timing decision; nil means the real clock.
@@ -122,6 +123,8 @@ type Speaker struct {
 	fresh   *Freshness
 	// electionBad is when the election last reported itself unhealthy.
 	electionBad time.Time
+	// cacheSince is the election's CacheCurrentSince (replaced in tests).
+	cacheSince func() time.Time
 }
 
 // New checks cfg, creates the informers, the election and the announcer,
@@ -145,12 +148,6 @@ func New(cfg Config) (*Speaker, error) {
 	}
 	if cfg.Events == nil {
 		cfg.Events = cfg.Kube
-	}
-	if cfg.NodeLeaseDuration <= 0 {
-		cfg.NodeLeaseDuration = election.DefaultNodeLeaseDuration
-	}
-	if cfg.IdleRenew <= 0 {
-		cfg.IdleRenew = election.DefaultIdleRenew
 	}
 	log := cfg.Logger.With(zap.String("node", cfg.Node))
 	s := &Speaker{cfg: cfg, log: log, clock: cfg.Clock, informers: map[string]cache.SharedIndexInformer{},
@@ -215,11 +212,8 @@ func New(cfg Config) (*Speaker, error) {
 		Namespace:         cfg.Namespace,
 		Node:              cfg.Node,
 		Clock:             cfg.Clock,
-		NodeLeaseRenew:    cfg.NodeLeaseRenew,
-		NodeLeaseDuration: cfg.NodeLeaseDuration,
-		IdleRenew:         cfg.IdleRenew,
-		RankStep:          cfg.RankStep,
-		NodeAnnotations:   map[string]string{MACsAnnotation: macs},
+		Timing:            cfg.Election,
+		NodeAnnotations:   map[string]string{election.AnnotationMACs: macs},
 		Logger:            cfg.Logger,
 		Registerer:        cfg.Registerer,
 	})
@@ -228,13 +222,14 @@ func New(cfg Config) (*Speaker, error) {
 		return nil, err
 	}
 	s.el = el
+	s.cacheSince = el.CacheCurrentSince
 
 	s.broadcaster = record.NewBroadcaster()
 	recorder := s.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: cfg.Node})
 	s.loop = newLoop(loopConfig{
 		node:              cfg.Node,
 		requireClass:      cfg.RequireClass,
-		nodeLeaseDuration: cfg.NodeLeaseDuration,
+		nodeLeaseDuration: el.Timing().NodeLeaseDuration,
 		clock:             cfg.Clock,
 		log:               log,
 		recorder:          recorder,
@@ -246,7 +241,6 @@ func New(cfg Config) (*Speaker, error) {
 		nodes:     nodeInf.Lister(),
 		pools:     poolInf.Lister().IPAddressPools(cfg.Namespace),
 		ads:       adInf.Lister().L2Advertisements(cfg.Namespace),
-		leases:    leaseInf.Lister().Leases(cfg.Namespace),
 		namespace: cfg.Namespace,
 	})
 	s.loop.macs = macs
@@ -278,13 +272,6 @@ func New(cfg Config) (*Speaker, error) {
 			_ = an.Close()
 			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
 		}
-	}
-	if _, err := leaseInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    s.loop.observeLease,
-		UpdateFunc: func(_, n any) { s.loop.observeLease(n) },
-	}); err != nil {
-		_ = an.Close()
-		return nil, fmt.Errorf("speaker: leases informer: %w", err)
 	}
 
 	if cfg.Health != nil {
@@ -438,11 +425,12 @@ func (s *Speaker) Alive() error {
 		if s.electionBad.After(base) {
 			base = s.electionBad
 		}
-		s.mu.Unlock()
-		if seen := s.loop.ownSeen.Load(); seen != 0 && time.Unix(0, seen).After(base) {
-			base = time.Unix(0, seen)
+		if echo := s.cacheSince(); echo.After(base) {
+			base = echo
 		}
-		limit := max(2*s.cfg.IdleRenew+2*s.cfg.NodeLeaseDuration, watchStuckAfter)
+		s.mu.Unlock()
+		t := s.el.Timing()
+		limit := max(2*t.IdleRenew+2*t.NodeLeaseDuration, watchStuckAfter)
 		if late := now.Sub(base); late > limit {
 			return fmt.Errorf("the Lease watch has not delivered this node's lease %s for %v although its renewals succeed: the watch is stuck",
 				election.NodeLeaseName(s.cfg.Node), late.Round(time.Second))
