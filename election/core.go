@@ -47,7 +47,7 @@ type write struct {
 	holder      string
 	annotations map[string]string
 	transitions int32
-	reason      string
+	reason      Reason
 	sent        time.Time
 }
 
@@ -160,7 +160,7 @@ const (
 type note struct {
 	kind    noteKind
 	group   string
-	reason  string
+	reason  Reason
 	latency time.Duration // noteWon: from claimable to won
 }
 
@@ -304,7 +304,7 @@ func (c *core) lost(group string, now time.Time) {
 		return
 	}
 	own := c.held[group].rv
-	c.drop(group, "fenced")
+	c.drop(group, ReasonFenced)
 	v := c.vip(group)
 	v.mine = nil
 	v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, v.cacheRV(), own, now.Add(c.t.NodeLeaseDuration)
@@ -317,7 +317,7 @@ func (v *vipState) stillBlocked() bool {
 	return v.blocked && (rv == v.blockRV || (v.blockOwnRV != "" && rv == v.blockOwnRV))
 }
 
-func (c *core) drop(group, reason string) {
+func (c *core) drop(group string, reason Reason) {
 	if _, ok := c.held[group]; !ok {
 		return
 	}
@@ -438,7 +438,7 @@ func (c *core) plan(now time.Time) ([]write, time.Time) {
 	// is not ours, whoever changed it.
 	for g := range c.held {
 		if lv := c.vip(g).view(); lv == nil || lv.holder != c.node {
-			c.drop(g, "superseded")
+			c.drop(g, ReasonSuperseded)
 		}
 	}
 	p.holders = c.holderCounts()
@@ -489,7 +489,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	_, held := c.held[name]
 	if !spec.Candidate {
 		v.claimableSince = time.Time{}
-		reason := "notCandidate"
+		reason := ReasonNotCandidate
 		if spec.Reason != "" {
 			reason = spec.Reason
 		}
@@ -502,7 +502,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	if held {
 		if !maps.Equal(lv.annotations, spec.Annotations) {
 			c.start(p, v, write{kind: writeRefresh, name: name, rv: lv.rv, holder: c.node,
-				annotations: spec.Annotations, transitions: lv.transitions, reason: "annotations"})
+				annotations: spec.Annotations, transitions: lv.transitions, reason: ReasonAnnotations})
 		}
 		return
 	}
@@ -515,17 +515,18 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 			return
 		}
 		c.start(p, v, write{kind: writeClaim, name: name, rv: lv.rv, holder: c.node,
-			annotations: spec.Annotations, transitions: lv.transitions, reason: "adopted"})
+			annotations: spec.Annotations, transitions: lv.transitions, reason: ReasonAdopted})
 		return
 	}
-	var reason, gone string
+	var reason Reason
+	var gone string
 	switch {
 	case lv == nil:
-		reason = "new"
+		reason = ReasonNew
 	case lv.holder == "":
 		// The node that released it is still live but will not claim
 		// it back: rank without it, so the next node claims at once.
-		reason, gone = "released", lv.annotations[AnnotationReleasedBy]
+		reason, gone = ReasonReleased, lv.annotations[AnnotationReleasedBy]
 	default:
 		exp, again, echo := c.expired(lv.holder, p.now)
 		if !exp {
@@ -534,7 +535,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 			p.wantEcho(echo)
 			return
 		}
-		reason, gone = "expired", lv.holder
+		reason, gone = ReasonExpired, lv.holder
 	}
 	if v.claimableSince.IsZero() {
 		v.claimableSince = p.now
@@ -562,7 +563,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	c.start(p, v, w)
 }
 
-func (c *core) releaseOf(name string, lv *leaseView, reason string) write {
+func (c *core) releaseOf(name string, lv *leaseView, reason Reason) write {
 	a := maps.Clone(lv.annotations)
 	if a == nil {
 		a = map[string]string{}
@@ -586,7 +587,7 @@ func (c *core) planGC(p *planner) {
 		v := c.vips[name]
 		lv := v.view()
 		if lv == nil {
-			c.drop(name, "removed")
+			c.drop(name, ReasonRemoved)
 			if v.cache == nil && v.mine == nil && !v.inflight {
 				delete(c.vips, name)
 			}
@@ -596,8 +597,8 @@ func (c *core) planGC(p *planner) {
 			continue
 		}
 		if lv.holder == c.node {
-			c.drop(name, "removed")
-			c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: "removed"})
+			c.drop(name, ReasonRemoved)
+			c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: ReasonRemoved})
 			continue
 		}
 		if !c.own.okOnce || c.own.failing {
@@ -618,7 +619,7 @@ func (c *core) planGC(p *planner) {
 				continue
 			}
 		}
-		c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: "orphaned"})
+		c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: ReasonOrphaned})
 	}
 	c.planNodeGC(p)
 }
@@ -654,7 +655,7 @@ func (c *core) planNodeGC(p *planner) {
 		// node is back) or we try again on the next plan after a while.
 		st.deleting = true
 		p.writes = append(p.writes, write{kind: writeDeleteNode, name: NodeLeaseName(n), rv: st.rv,
-			reason: "nodeGone", sent: p.now})
+			reason: ReasonNodeGone, sent: p.now})
 	}
 }
 
@@ -744,7 +745,7 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 		case writeRefresh:
 			// Someone wrote the lease we hold since we last read it: by
 			// the lease rules it is no longer ours.
-			c.drop(w.name, "superseded")
+			c.drop(w.name, ReasonSuperseded)
 		}
 		return
 	case outcomeFailed:
@@ -834,7 +835,7 @@ func (c *core) shutdown(now time.Time) []write {
 	sort.Strings(names)
 	for _, name := range names {
 		v := c.vips[name]
-		c.drop(name, "shutdown")
+		c.drop(name, ReasonShutdown)
 		lv := v.view()
 		if v.inflight || lv == nil || lv.holder != c.node {
 			continue
@@ -842,7 +843,7 @@ func (c *core) shutdown(now time.Time) []write {
 		if v.stillBlocked() {
 			continue
 		}
-		w := c.releaseOf(name, lv, "shutdown")
+		w := c.releaseOf(name, lv, ReasonShutdown)
 		w.sent = now
 		v.inflight = true
 		ws = append(ws, w)

@@ -108,8 +108,9 @@ type GroupSpec struct {
 	Name string
 	// Candidate says whether this node may hold the group.
 	Candidate bool
-	// Reason says why not, when !Candidate (for logs and metrics).
-	Reason string
+	// Reason says why not, when !Candidate: the speaker's own vocabulary,
+	// which the drop and the release then carry (logs, metrics).
+	Reason Reason
 	// Candidates are every node eligible for the group, this one included
 	// when Candidate; they are ranked by rendezvous hash.
 	Candidates []string
@@ -457,18 +458,18 @@ func (e *Elector) report(c *core) {
 		g := zap.String("lease", n.group)
 		switch n.kind {
 		case noteWon:
-			e.log.Info("group won", zap.String("group", n.group), g, zap.String("reason", n.reason), zap.Duration("latency", n.latency))
+			e.log.Info("group won", zap.String("group", n.group), g, zap.Stringer("reason", n.reason), zap.Duration("latency", n.latency))
 			e.m.elections.WithLabelValues("won").Inc()
-			e.m.handovers.WithLabelValues("in", n.reason).Inc()
-			if n.reason != "adopted" {
+			e.m.handovers.WithLabelValues("in", n.reason.String()).Inc()
+			if n.reason != ReasonAdopted {
 				e.m.claimLatency.Observe(n.latency.Seconds())
 			}
 		case noteLost:
-			e.log.Debug("claim lost a race", zap.String("group", n.group), g, zap.String("reason", n.reason))
+			e.log.Debug("claim lost a race", zap.String("group", n.group), g, zap.Stringer("reason", n.reason))
 			e.m.elections.WithLabelValues("lost").Inc()
 		case noteDropped:
-			e.log.Info("group no longer held", zap.String("group", n.group), g, zap.String("reason", n.reason))
-			e.m.handovers.WithLabelValues("out", n.reason).Inc()
+			e.log.Info("group no longer held", zap.String("group", n.group), g, zap.Stringer("reason", n.reason))
+			e.m.handovers.WithLabelValues("out", n.reason.String()).Inc()
 		case noteResumed:
 			e.log.Info("node lease renewed again; judging nobody expired for one node-lease duration",
 				zap.String("lease", NodeLeaseName(e.cfg.Node)))
@@ -569,7 +570,7 @@ func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
 		}
 	}
 	fields := []zap.Field{zap.String("lease", w.name), zap.String("write", w.kind.String()),
-		zap.String("verb", verb), zap.String("resourceVersion", w.rv), zap.String("reason", w.reason)}
+		zap.String("verb", verb), zap.String("resourceVersion", w.rv), zap.Stringer("reason", w.reason)}
 	if err != nil {
 		e.log.Debug("lease write failed", append(fields, zap.Error(err))...)
 		return out, ""

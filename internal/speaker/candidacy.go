@@ -13,11 +13,16 @@ import (
 
 	"github.com/leaselb/leaselb/allocator"
 	"github.com/leaselb/leaselb/api/v1alpha1"
+	"github.com/leaselb/leaselb/election"
 )
 
 // A Reason says why a node is not a candidate for a group (or why a Service
-// forms no group). The values appear in logs, metrics and Released Events.
+// forms no group), or why it stopped announcing one. The values appear in
+// logs, metrics and Released Events, and are handed to the election as
+// GroupSpec.Reason.
 type Reason string
+
+func (r Reason) String() string { return string(r) }
 
 // The reasons, in the order Decide checks them.
 const (
@@ -45,7 +50,17 @@ const (
 )
 
 // ReasonCandidate is the metric label of groups this node is a candidate for.
-const ReasonCandidate = "candidate"
+const ReasonCandidate Reason = "candidate"
+
+// Why this node stopped announcing a group, besides the candidacy reasons
+// (see loop.releaseReason). Fenced and shutdown are the election's words.
+const (
+	ReasonShutdown            = Reason(election.ReasonShutdown)
+	ReasonFenced              = Reason(election.ReasonFenced)
+	ReasonGroupRemoved Reason = "groupRemoved"
+	ReasonTakenOver    Reason = "takenOver"
+	ReasonLeaseLost    Reason = "leaseLost"
+)
 
 // ReasonStaleView: one of this node's caches may be out of date (a watch
 // failed and the API server has not accepted a new one yet), so it claims

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/leaselb/leaselb/election"
 )
 
 func TestFreshnessTransport(t *testing.T) {
@@ -102,7 +104,7 @@ func TestLoopClaimsNothingOnAStaleView(t *testing.T) {
 	if !held.Candidate {
 		t.Errorf("held group lost candidacy on a stale view: %+v", held)
 	}
-	if free.Candidate || free.Reason != string(ReasonStaleView) {
+	if free.Candidate || free.Reason != election.Reason(ReasonStaleView) {
 		t.Errorf("free group = %+v, want not a candidate with reason %s", free, ReasonStaleView)
 	}
 	if got := testutil.ToFloat64(h.l.cfg.m.candidacy.WithLabelValues(string(ReasonStaleView))); got != 1 {

@@ -41,15 +41,6 @@ const (
 	EventIPConflict = "IPConflict"
 )
 
-// Release reasons other than the candidacy Reasons.
-const (
-	releaseShutdown     = "shutdown"
-	releaseGroupRemoved = "groupRemoved"
-	releaseFenced       = "fenced"
-	releaseTakenOver    = "takenOver"
-	releaseLeaseLost    = "leaseLost"
-)
-
 // noInterfaceHint ends the Warning when a held IP has no interface.
 const noInterfaceHint = "no interface of the node is up with an address in the IP's subnet (or named by the L2Advertisement's interfaces); " +
 	"give the node an address in that subnet or set spec.interfaces in the L2Advertisement"
@@ -176,7 +167,7 @@ func newLoop(cfg loopConfig, el elector, an announcer, src sources) *loop {
 // group it does not hold is not claimed on the word of a stale cache — it
 // might belong to a Service deleted meanwhile. Other nodes, whose caches
 // are current, claim as usual.
-func (l *loop) holdOnly(specs []election.GroupSpec, counts map[string]int) {
+func (l *loop) holdOnly(specs []election.GroupSpec, counts map[Reason]int) {
 	var stale []string
 	if l.cfg.stale != nil {
 		stale = l.cfg.stale()
@@ -199,9 +190,9 @@ func (l *loop) holdOnly(specs []election.GroupSpec, counts map[string]int) {
 	for i := range specs {
 		if specs[i].Candidate && !held[specs[i].Name] {
 			specs[i].Candidate = false
-			specs[i].Reason = string(ReasonStaleView)
+			specs[i].Reason = election.Reason(ReasonStaleView)
 			counts[ReasonCandidate]--
-			counts[string(ReasonStaleView)]++
+			counts[ReasonStaleView]++
 		}
 	}
 }
@@ -230,14 +221,14 @@ func (l *loop) recompute() {
 	w := NewWorld(Inputs{Nodes: nodes, Pools: pools, Advertisements: ads, EndpointSlices: slicesList})
 	next := make(map[string]*groupState, len(groups))
 	specs := make([]election.GroupSpec, 0, len(groups))
-	counts := map[string]int{}
+	counts := map[Reason]int{}
 	for _, g := range groups {
 		v := w.view(g, l.cfg.requireClass)
 		d := v.decide(l.cfg.node)
 		spec := election.GroupSpec{
 			Name:        g.Name,
 			Candidate:   d.Candidate,
-			Reason:      string(d.Reason),
+			Reason:      election.Reason(d.Reason),
 			Candidates:  v.candidates(),
 			Annotations: leaseAnnotations(g),
 		}
@@ -246,7 +237,7 @@ func (l *loop) recompute() {
 		if d.Candidate {
 			counts[ReasonCandidate]++
 		} else {
-			counts[string(d.Reason)]++
+			counts[d.Reason]++
 		}
 		if old := l.groups[g.Name]; old == nil || old.decision.Reason != d.Reason {
 			if d.Candidate {
@@ -254,7 +245,7 @@ func (l *loop) recompute() {
 					zap.Stringers("ips", g.IPs), zap.Strings("candidates", spec.Candidates))
 			} else {
 				l.cfg.log.Debug("not a candidate for group", zap.String("group", g.Name), zap.String("lease", g.Name),
-					zap.String("reason", string(d.Reason)), zap.String("why", d.Message), zap.Strings("candidates", spec.Candidates))
+					zap.Stringer("reason", d.Reason), zap.String("why", d.Message), zap.Strings("candidates", spec.Candidates))
 			}
 		}
 	}
@@ -266,10 +257,9 @@ func (l *loop) recompute() {
 	}
 	l.recomputed = true
 
-	for _, r := range allReasons {
-		l.cfg.m.candidacy.WithLabelValues(string(r)).Set(float64(counts[string(r)]))
+	for _, r := range append([]Reason{ReasonCandidate}, allReasons...) {
+		l.cfg.m.candidacy.WithLabelValues(string(r)).Set(float64(counts[r]))
 	}
-	l.cfg.m.candidacy.WithLabelValues(ReasonCandidate).Set(float64(counts[ReasonCandidate]))
 	ign := map[Reason]int{}
 	for _, i := range ignored {
 		ign[i.Reason]++
@@ -350,9 +340,9 @@ func (l *loop) reconcile() {
 		}
 		reason, why := l.releaseReason(name)
 		old := l.ann[name]
-		l.cfg.m.handovers.WithLabelValues("out", reason).Inc()
+		l.cfg.m.handovers.WithLabelValues("out", string(reason)).Inc()
 		l.cfg.log.Info("stopped announcing group", zap.String("group", name), zap.String("lease", name),
-			zap.Stringers("ips", old.ips), zap.String("reason", reason), zap.String("why", why))
+			zap.Stringers("ips", old.ips), zap.Stringer("reason", reason), zap.String("why", why))
 		for _, s := range l.existingServices(old.services) {
 			l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventReleased,
 				"node %s stopped announcing %s: %s", l.cfg.node, joinIPs(old.ips), reasonText(reason, why))
@@ -428,29 +418,29 @@ func (l *loop) announcements(want map[string]*announced) []l2.Announcement {
 }
 
 // releaseReason says why this node stopped announcing group name.
-func (l *loop) releaseReason(name string) (reason, why string) {
+func (l *loop) releaseReason(name string) (reason Reason, why string) {
 	gs := l.groups[name]
 	switch {
 	case l.stopping:
-		return releaseShutdown, "the speaker is shutting down; another node takes over"
+		return ReasonShutdown, "the speaker is shutting down; another node takes over"
 	case gs == nil:
-		return releaseGroupRemoved, "the group no longer exists (Service deleted, its IP changed or it stopped being a LoadBalancer of ours)"
+		return ReasonGroupRemoved, "the group no longer exists (Service deleted, its IP changed or it stopped being a LoadBalancer of ours)"
 	case !gs.decision.Candidate:
-		return string(gs.decision.Reason), gs.decision.Message
+		return gs.decision.Reason, gs.decision.Message
 	case l.successor[name] != "":
-		return releaseFenced, "node " + l.successor[name] + " was seen announcing it on the wire"
+		return ReasonFenced, "node " + l.successor[name] + " was seen announcing it on the wire"
 	}
 	if h, ok := l.el.Holder(name); ok && h != l.cfg.node {
-		return releaseTakenOver, "node " + h + " holds its lease now"
+		return ReasonTakenOver, "node " + h + " holds its lease now"
 	}
-	return releaseLeaseLost, "this node no longer holds its lease"
+	return ReasonLeaseLost, "this node no longer holds its lease"
 }
 
-func reasonText(reason, why string) string {
+func reasonText(reason Reason, why string) string {
 	if why == "" {
-		return reason
+		return string(reason)
 	}
-	return reason + ": " + why
+	return string(reason) + ": " + why
 }
 
 // existingServices returns the Services named by keys that the cache still

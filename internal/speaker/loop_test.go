@@ -388,7 +388,7 @@ func TestLoopAnnouncesWhatItHolds(t *testing.T) {
 	if n := testutil.CollectAndCount(h.l.cfg.m.claimToAnn); n != 1 {
 		t.Errorf("claim_to_announce has %d series", n)
 	}
-	if got := testutil.ToFloat64(h.l.cfg.m.candidacy.WithLabelValues(ReasonCandidate)); got != 1 {
+	if got := testutil.ToFloat64(h.l.cfg.m.candidacy.WithLabelValues(string(ReasonCandidate))); got != 1 {
 		t.Errorf("candidacy{candidate} = %v", got)
 	}
 
@@ -436,43 +436,43 @@ func TestLoopReleases(t *testing.T) {
 		name   string
 		change func(h *harness)
 		events []string
-		reason string
+		reason Reason
 	}{
 		{
 			name:   "Service deleted: no Event, nothing left to put it on",
 			change: func(h *harness) { h.remove(svc("web", "192.0.2.10")) },
-			reason: releaseGroupRemoved,
+			reason: ReasonGroupRemoved,
 		},
 		{
 			name:   "IP changed: the old group is gone",
 			change: func(h *harness) { h.add(svc("web", "192.0.2.11")) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: groupRemoved",
 				"Normal Announcing default/web: announcing 192.0.2.11"},
-			reason: releaseGroupRemoved,
+			reason: ReasonGroupRemoved,
 		},
 		{
 			name:   "node excluded",
 			change: func(h *harness) { h.add(node("a", label(v1alpha1.LabelExcludeFromLB, ""))) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: nodeExcluded: node a carries the label"},
-			reason: string(ReasonNodeExcluded),
+			reason: ReasonNodeExcluded,
 		},
 		{
 			name:   "advertisement narrowed to other nodes",
 			change: func(h *harness) { h.add(advert("l2", nodeSelector(map[string]string{"kubernetes.io/hostname": "b"}))) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: nodeNotSelected"},
-			reason: string(ReasonNodeNotSelected),
+			reason: ReasonNodeNotSelected,
 		},
 		{
 			name:   "advertisement deleted",
 			change: func(h *harness) { h.remove(advert("l2")) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: noAdvertisement"},
-			reason: string(ReasonNoAdvertisement),
+			reason: ReasonNoAdvertisement,
 		},
 		{
 			name:   "last local endpoint gone",
 			change: func(h *harness) { h.add(with(svc("web", "192.0.2.10"), local())) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: noLocalEndpoint"},
-			reason: string(ReasonNoLocalEndpoint),
+			reason: ReasonNoLocalEndpoint,
 		},
 		{
 			name: "taken over by another node",
@@ -482,7 +482,7 @@ func TestLoopReleases(t *testing.T) {
 				h.step(false)
 			},
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: takenOver: node b holds its lease now"},
-			reason: releaseTakenOver,
+			reason: ReasonTakenOver,
 		},
 		{
 			name: "lease lost without a new holder",
@@ -491,13 +491,13 @@ func TestLoopReleases(t *testing.T) {
 				h.step(false)
 			},
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: leaseLost"},
-			reason: releaseLeaseLost,
+			reason: ReasonLeaseLost,
 		},
 		{
 			name:   "shutdown",
 			change: func(h *harness) { h.l.stop() },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: shutdown"},
-			reason: releaseShutdown,
+			reason: ReasonShutdown,
 		},
 	}
 	for _, tt := range tests {
@@ -513,7 +513,7 @@ func TestLoopReleases(t *testing.T) {
 				t.Fatalf("still announcing: %q", got)
 			}
 			h.wantEvents(tt.events...)
-			if v := testutil.ToFloat64(h.l.cfg.m.handovers.WithLabelValues("out", tt.reason)); v != 1 {
+			if v := testutil.ToFloat64(h.l.cfg.m.handovers.WithLabelValues("out", string(tt.reason))); v != 1 {
 				t.Errorf("handovers{out,%s} = %v", tt.reason, v)
 			}
 		})
