@@ -290,31 +290,90 @@ func leaseAnnotations(g Group) map[string]string {
 
 // reconcile makes the announcer answer for exactly the groups this node
 // holds and is still a candidate for, minus those fenced on the wire, and
-// raises the Events of what changed.
+// raises the Events of what changed. The pure steps are desired and
+// changesOf; the rest applies them.
 func (l *loop) reconcile() {
 	if !l.recomputed {
 		return
 	}
 	held := l.el.Held()
+	want := desired(held, l.groups, l.fenced, l.stopping)
+	l.forgetFences(held)
+	anns := l.announcements(want)
+	if !reflect.DeepEqual(anns, l.lastSet) {
+		start := l.cfg.clock.Now()
+		l.an.Set(anns)
+		l.cfg.m.annInterval.Observe(l.cfg.clock.Since(start).Seconds())
+		l.lastSet = anns
+	}
+	stopped, started, joined := changesOf(l.ann, want)
+	for _, name := range stopped {
+		l.released(name, l.ann[name])
+	}
+	for _, name := range started {
+		l.announcing(name, want[name], true, want[name].services)
+	}
+	for _, name := range sortedKeys(joined) {
+		l.announcing(name, want[name], false, joined[name])
+	}
+	l.ann = want
+	l.cfg.m.held.Set(float64(len(want)))
+}
+
+// desired is what this node should announce: the groups it holds and is
+// still a candidate for, minus those fenced on the wire in the same term;
+// nothing while stopping.
+func desired(held []election.Held, groups map[string]*groupState, fenced map[string]time.Time, stopping bool) map[string]*announced {
 	want := map[string]*announced{}
-	if !l.stopping {
-		for _, h := range held {
-			if since, ok := l.fenced[h.Group]; ok && since.Equal(h.Since) {
-				continue // we saw a successor announce it; the election catches up
-			}
-			gs := l.groups[h.Group]
-			if gs == nil || !gs.decision.Candidate {
-				continue // the election releases it on its next turn
-			}
-			svcs := make([]string, len(gs.group.Services))
-			for i, s := range gs.group.Services {
-				svcs[i] = serviceKey(s)
-			}
-			want[h.Group] = &announced{since: h.Since, ips: gs.decision.IPs, services: svcs}
+	if stopping {
+		return want
+	}
+	for _, h := range held {
+		if since, ok := fenced[h.Group]; ok && since.Equal(h.Since) {
+			continue // we saw a successor announce it; the election catches up
+		}
+		gs := groups[h.Group]
+		if gs == nil || !gs.decision.Candidate {
+			continue // the election releases it on its next turn
+		}
+		svcs := make([]string, len(gs.group.Services))
+		for i, s := range gs.group.Services {
+			svcs[i] = serviceKey(s)
+		}
+		want[h.Group] = &announced{since: h.Since, ips: gs.decision.IPs, services: svcs}
+	}
+	return want
+}
+
+// changesOf compares what was announced with what is wanted: the groups
+// no longer announced, those announced in a new term, and, for groups that
+// stay, the Services that joined them (a Service that now shares an IP
+// this node already announces), each sorted.
+func changesOf(was, want map[string]*announced) (stopped, started []string, joined map[string][]string) {
+	joined = map[string][]string{}
+	for _, name := range sortedKeys(was) {
+		if _, ok := want[name]; !ok {
+			stopped = append(stopped, name)
 		}
 	}
-	// A fenced term that left Held() is over: forget it, so that a later
-	// lawful claim is announced again.
+	for _, name := range sortedKeys(want) {
+		old, ok := was[name]
+		if !ok || !old.since.Equal(want[name].since) {
+			started = append(started, name)
+			continue
+		}
+		for _, s := range want[name].services {
+			if !slices.Contains(old.services, s) {
+				joined[name] = append(joined[name], s)
+			}
+		}
+	}
+	return stopped, started, joined
+}
+
+// forgetFences drops the fences of terms that left Held(), so that a later
+// lawful claim is announced again.
+func (l *loop) forgetFences(held []election.Held) {
 	heldNow := map[string]time.Time{}
 	for _, h := range held {
 		heldNow[h.Group] = h.Since
@@ -324,52 +383,43 @@ func (l *loop) reconcile() {
 			delete(l.fenced, g)
 		}
 	}
+}
 
-	anns := l.announcements(want)
-	if !reflect.DeepEqual(anns, l.lastSet) {
-		start := l.cfg.clock.Now()
-		l.an.Set(anns)
-		l.cfg.m.annInterval.Observe(l.cfg.clock.Since(start).Seconds())
-		l.lastSet = anns
+// released reports that this node stopped announcing group name: log,
+// metric and a Released Event on each of its Services that still exists.
+func (l *loop) released(name string, old *announced) {
+	reason, why := l.releaseReason(name)
+	l.cfg.m.handovers.WithLabelValues("out", string(reason)).Inc()
+	l.cfg.log.Info("stopped announcing group", zap.String("group", name), zap.String("lease", name),
+		zap.Stringers("ips", old.ips), zap.Stringer("reason", reason), zap.String("why", why))
+	for _, s := range l.existingServices(old.services) {
+		l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventReleased,
+			"node %s stopped announcing %s: %s", l.cfg.node, joinIPs(old.ips), reasonText(reason, why))
 	}
-	now := l.cfg.clock.Now()
+	delete(l.successor, name)
+}
 
-	for _, name := range sortedKeys(l.ann) {
-		if _, ok := want[name]; ok {
-			continue
+// announcing reports that this node announces group name with an
+// Announcing Event on services; for a new term (services are then all of
+// the group's) with its log line and metrics too.
+func (l *loop) announcing(name string, a *announced, newTerm bool, services []string) {
+	var ifaces []string
+	var live, dark []netip.Addr
+	for _, ip := range a.ips {
+		got := l.an.Interfaces(ip)
+		if len(got) == 0 {
+			dark = append(dark, ip)
+		} else {
+			live = append(live, ip)
 		}
-		reason, why := l.releaseReason(name)
-		old := l.ann[name]
-		l.cfg.m.handovers.WithLabelValues("out", string(reason)).Inc()
-		l.cfg.log.Info("stopped announcing group", zap.String("group", name), zap.String("lease", name),
-			zap.Stringers("ips", old.ips), zap.Stringer("reason", reason), zap.String("why", why))
-		for _, s := range l.existingServices(old.services) {
-			l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventReleased,
-				"node %s stopped announcing %s: %s", l.cfg.node, joinIPs(old.ips), reasonText(reason, why))
-		}
-		delete(l.successor, name)
+		ifaces = append(ifaces, got...)
 	}
-	for _, name := range sortedKeys(want) {
-		if old, ok := l.ann[name]; ok && old.since.Equal(want[name].since) {
-			continue
-		}
-		a := want[name]
-		latency := now.Sub(a.since)
+	slices.Sort(ifaces)
+	ifaces = slices.Compact(ifaces)
+	if newTerm {
+		latency := l.cfg.clock.Since(a.since)
 		l.cfg.m.claimToAnn.Observe(latency.Seconds())
 		l.cfg.m.handovers.WithLabelValues("in", "won").Inc()
-		var ifaces []string
-		var live, dark []netip.Addr
-		for _, ip := range a.ips {
-			got := l.an.Interfaces(ip)
-			if len(got) == 0 {
-				dark = append(dark, ip)
-			} else {
-				live = append(live, ip)
-			}
-			ifaces = append(ifaces, got...)
-		}
-		slices.Sort(ifaces)
-		ifaces = slices.Compact(ifaces)
 		fields := []zap.Field{zap.String("group", name), zap.String("lease", name),
 			zap.Stringers("ips", a.ips), zap.Strings("interfaces", ifaces), zap.Duration("claimToAnnounce", latency)}
 		if len(dark) > 0 {
@@ -377,23 +427,21 @@ func (l *loop) reconcile() {
 		} else {
 			l.cfg.log.Info("announcing group", fields...)
 		}
-		for _, s := range l.existingServices(a.services) {
-			switch {
-			case len(live) == 0:
-				l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
-					"node %s holds %s but no interface of it can announce it: %s", l.cfg.node, joinIPs(a.ips), noInterfaceHint)
-			case len(dark) > 0:
-				l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
-					"announcing %s from node %s on %s; %s on no interface: %s",
-					joinIPs(live), l.cfg.node, strings.Join(ifaces, ", "), joinIPs(dark), noInterfaceHint)
-			default:
-				l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventAnnouncing,
-					"announcing %s from node %s on %s", joinIPs(a.ips), l.cfg.node, strings.Join(ifaces, ", "))
-			}
+	}
+	for _, s := range l.existingServices(services) {
+		switch {
+		case len(live) == 0:
+			l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
+				"node %s holds %s but no interface of it can announce it: %s", l.cfg.node, joinIPs(a.ips), noInterfaceHint)
+		case len(dark) > 0:
+			l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
+				"announcing %s from node %s on %s; %s on no interface: %s",
+				joinIPs(live), l.cfg.node, strings.Join(ifaces, ", "), joinIPs(dark), noInterfaceHint)
+		default:
+			l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventAnnouncing,
+				"announcing %s from node %s on %s", joinIPs(a.ips), l.cfg.node, strings.Join(ifaces, ", "))
 		}
 	}
-	l.ann = want
-	l.cfg.m.held.Set(float64(len(want)))
 }
 
 // announcements turns the announced groups into the announcer's desired

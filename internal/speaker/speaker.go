@@ -207,15 +207,15 @@ func New(cfg Config) (*Speaker, error) {
 	s.an = an
 	macs := macString(an.MACs())
 	el, err := election.New(election.Config{
-		Client:            cfg.Kube,
-		Leases:            leaseInf.Informer(),
-		Namespace:         cfg.Namespace,
-		Node:              cfg.Node,
-		Clock:             cfg.Clock,
-		Timing:            cfg.Election,
-		NodeAnnotations:   map[string]string{election.AnnotationMACs: macs},
-		Logger:            cfg.Logger,
-		Registerer:        cfg.Registerer,
+		Client:          cfg.Kube,
+		Leases:          leaseInf.Informer(),
+		Namespace:       cfg.Namespace,
+		Node:            cfg.Node,
+		Clock:           cfg.Clock,
+		Timing:          cfg.Election,
+		NodeAnnotations: map[string]string{election.AnnotationMACs: macs},
+		Logger:          cfg.Logger,
+		Registerer:      cfg.Registerer,
 	})
 	if err != nil {
 		_ = an.Close()
