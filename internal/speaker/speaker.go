@@ -12,9 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -23,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"github.com/leaselb/leaselb/api/v1alpha1"
 	"github.com/leaselb/leaselb/election"
 	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
 	lbinformers "github.com/leaselb/leaselb/internal/client/informers/externalversions"
@@ -127,71 +131,41 @@ type Speaker struct {
 	cacheSince func() time.Time
 }
 
+// The resources the speaker caches. Freshness keys list and watch failures
+// by the last element of the request's URL path, which the API server's
+// REST convention makes the resource's plural; the informers are named by
+// these same GroupVersionResources and obtained through the factories'
+// ForResource, so a name that is not the URL plural fails New instead of
+// silently never matching a failure.
+var (
+	resServices       = corev1.SchemeGroupVersion.WithResource("services")
+	resEndpointSlices = discoveryv1.SchemeGroupVersion.WithResource("endpointslices")
+	resNodes          = corev1.SchemeGroupVersion.WithResource("nodes")
+	resPools          = v1alpha1.SchemeGroupVersion.WithResource("ipaddresspools")
+	resAdvertisements = v1alpha1.SchemeGroupVersion.WithResource("l2advertisements")
+	resLeases         = coordinationv1.SchemeGroupVersion.WithResource("leases")
+)
+
+// groupInputs are the informers whose caches decide which groups exist and
+// whether this node is a candidate. The Lease cache is the election's,
+// which judges its own freshness.
+var groupInputs = []string{resServices.Resource, resEndpointSlices.Resource, resNodes.Resource, resPools.Resource, resAdvertisements.Resource}
+
 // New checks cfg, creates the informers, the election and the announcer,
 // and returns a Speaker ready to Run.
 func New(cfg Config) (*Speaker, error) {
-	switch {
-	case cfg.Kube == nil:
-		return nil, fmt.Errorf("%w: Kube client is nil", ErrConfig)
-	case cfg.Leaselb == nil:
-		return nil, fmt.Errorf("%w: Leaselb client is nil", ErrConfig)
-	case cfg.Namespace == "":
-		return nil, fmt.Errorf("%w: namespace is empty; set --namespace (leaselb-system)", ErrConfig)
-	case cfg.Node == "":
-		return nil, fmt.Errorf("%w: node name is empty; set --node-name or $NODE_NAME (spec.nodeName through the downward API)", ErrConfig)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Events == nil {
-		cfg.Events = cfg.Kube
-	}
-	log := cfg.Logger.With(zap.String("node", cfg.Node))
-	s := &Speaker{cfg: cfg, log: log, clock: cfg.Clock, informers: map[string]cache.SharedIndexInformer{},
+	s := &Speaker{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Node)), clock: cfg.Clock,
 		started: cfg.Clock.Now(), fresh: cfg.Freshness}
 	if s.fresh == nil {
 		s.fresh = NewFreshness()
 	}
-
-	// Resync 0 everywhere: the loop recomputes from the caches on every
-	// change, and a Lease resync would look like a re-list to the election.
-	s.kubeInf = informers.NewSharedInformerFactory(cfg.Kube, 0)
-	s.leaseInf = informers.NewSharedInformerFactoryWithOptions(cfg.Kube, 0,
-		informers.WithNamespace(cfg.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = election.RoleLabel }))
-	s.lbInf = lbinformers.NewSharedInformerFactoryWithOptions(cfg.Leaselb, 0, lbinformers.WithNamespace(cfg.Namespace))
-
-	svcInf := s.kubeInf.Core().V1().Services()
-	sliceInf := s.kubeInf.Discovery().V1().EndpointSlices()
-	nodeInf := s.kubeInf.Core().V1().Nodes()
-	poolInf := s.lbInf.Leaselb().V1alpha1().IPAddressPools()
-	adInf := s.lbInf.Leaselb().V1alpha1().L2Advertisements()
-	leaseInf := s.leaseInf.Coordination().V1().Leases()
-	s.informers = map[string]cache.SharedIndexInformer{
-		"services": svcInf.Informer(), "endpointslices": sliceInf.Informer(), "nodes": nodeInf.Informer(),
-		"ipaddresspools": poolInf.Informer(), "l2advertisements": adInf.Informer(), "leases": leaseInf.Informer(),
+	if err := s.makeInformers(); err != nil {
+		return nil, err
 	}
-	// s.informers is fixed from here on, so Freshness may read it from the
-	// transport's goroutines.
-	s.fresh.now = s.clock.Now
-	s.fresh.version = func(name string) string {
-		if inf := s.informers[name]; inf != nil {
-			return inf.LastSyncResourceVersion()
-		}
-		return ""
-	}
-	for name, inf := range s.informers {
-		if err := inf.SetTransform(stripManagedFields); err != nil {
-			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
-		}
-		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { s.watchFailed(name, err) }); err != nil {
-			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
-		}
-	}
-
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -205,10 +179,110 @@ func New(cfg Config) (*Speaker, error) {
 		an = a
 	}
 	s.an = an
-	macs := macString(an.MACs())
+	if err := s.wire(m); err != nil {
+		_ = an.Close()
+		return nil, err
+	}
+	if cfg.Health != nil {
+		cfg.Health.AddLiveness("speaker", s.Alive)
+		cfg.Health.AddReadiness("speaker", s.Ready)
+	}
+	return s, nil
+}
+
+// withDefaults checks cfg and fills in its optional fields. The election's
+// timings are left to the election.
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case cfg.Kube == nil:
+		return cfg, fmt.Errorf("%w: Kube client is nil", ErrConfig)
+	case cfg.Leaselb == nil:
+		return cfg, fmt.Errorf("%w: Leaselb client is nil", ErrConfig)
+	case cfg.Namespace == "":
+		return cfg, fmt.Errorf("%w: namespace is empty; set --namespace (leaselb-system)", ErrConfig)
+	case cfg.Node == "":
+		return cfg, fmt.Errorf("%w: node name is empty; set --node-name or $NODE_NAME (spec.nodeName through the downward API)", ErrConfig)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Events == nil {
+		cfg.Events = cfg.Kube
+	}
+	return cfg, nil
+}
+
+// makeInformers creates the informer factories and s.informers, named by
+// resource plural, and hooks them to Freshness.
+func (s *Speaker) makeInformers() error {
+	cfg := s.cfg
+	// Resync 0 everywhere: the loop recomputes from the caches on every
+	// change, and a Lease resync would look like a re-list to the election.
+	s.kubeInf = informers.NewSharedInformerFactory(cfg.Kube, 0)
+	s.leaseInf = informers.NewSharedInformerFactoryWithOptions(cfg.Kube, 0,
+		informers.WithNamespace(cfg.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = election.RoleLabel }))
+	s.lbInf = lbinformers.NewSharedInformerFactoryWithOptions(cfg.Leaselb, 0, lbinformers.WithNamespace(cfg.Namespace))
+
+	kube := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
+		return informerOf(s.kubeInf.ForResource(r))
+	}
+	lease := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
+		return informerOf(s.leaseInf.ForResource(r))
+	}
+	lb := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
+		return informerOf(s.lbInf.ForResource(r))
+	}
+	s.informers = map[string]cache.SharedIndexInformer{}
+	for _, w := range []struct {
+		res schema.GroupVersionResource
+		of  func(schema.GroupVersionResource) (cache.SharedIndexInformer, error)
+	}{
+		{resServices, kube}, {resEndpointSlices, kube}, {resNodes, kube},
+		{resPools, lb}, {resAdvertisements, lb}, {resLeases, lease},
+	} {
+		inf, err := w.of(w.res)
+		if err != nil {
+			return fmt.Errorf("speaker: %s informer: %w", w.res.Resource, err)
+		}
+		s.informers[w.res.Resource] = inf
+	}
+	// s.informers is fixed from here on, so Freshness may read it from the
+	// transport's goroutines.
+	s.fresh.now = s.clock.Now
+	s.fresh.version = func(name string) string {
+		if inf := s.informers[name]; inf != nil {
+			return inf.LastSyncResourceVersion()
+		}
+		return ""
+	}
+	for name, inf := range s.informers {
+		if err := inf.SetTransform(stripManagedFields); err != nil {
+			return fmt.Errorf("speaker: %s informer: %w", name, err)
+		}
+		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { s.watchFailed(name, err) }); err != nil {
+			return fmt.Errorf("speaker: %s informer: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// wire creates the election and the loop on the informers and announcer,
+// and routes the informers' events to the loop.
+func (s *Speaker) wire(m *metrics) error {
+	cfg := s.cfg
+	svcInf := s.kubeInf.Core().V1().Services()
+	sliceInf := s.kubeInf.Discovery().V1().EndpointSlices()
+	nodeInf := s.kubeInf.Core().V1().Nodes()
+	poolInf := s.lbInf.Leaselb().V1alpha1().IPAddressPools()
+	adInf := s.lbInf.Leaselb().V1alpha1().L2Advertisements()
+	macs := macString(s.an.MACs())
 	el, err := election.New(election.Config{
 		Client:          cfg.Kube,
-		Leases:          leaseInf.Informer(),
+		Leases:          s.informers[resLeases.Resource],
 		Namespace:       cfg.Namespace,
 		Node:            cfg.Node,
 		Clock:           cfg.Clock,
@@ -218,8 +292,7 @@ func New(cfg Config) (*Speaker, error) {
 		Registerer:      cfg.Registerer,
 	})
 	if err != nil {
-		_ = an.Close()
-		return nil, err
+		return err
 	}
 	s.el = el
 	s.cacheSince = el.CacheCurrentSince
@@ -231,11 +304,11 @@ func New(cfg Config) (*Speaker, error) {
 		requireClass:      cfg.RequireClass,
 		nodeLeaseDuration: el.Timing().NodeLeaseDuration,
 		clock:             cfg.Clock,
-		log:               log,
+		log:               s.log,
 		recorder:          recorder,
 		m:                 m,
 		stale:             s.staleResources,
-	}, el, an, sources{
+	}, el, s.an, sources{
 		services:  svcInf.Lister(),
 		slices:    sliceInf.Lister(),
 		nodes:     nodeInf.Lister(),
@@ -249,36 +322,40 @@ func New(cfg Config) (*Speaker, error) {
 	wake := func(any) { s.loop.changed() }
 	services := svcInf.Lister()
 	handlers := map[string]cache.ResourceEventHandlerFuncs{
-		"services": {
+		resServices.Resource: {
 			AddFunc:    func(o any) { wakeIf(s.loop, serviceMatters(o)) },
 			UpdateFunc: func(o, n any) { wakeIf(s.loop, serviceMatters(o, n)) },
 			DeleteFunc: func(o any) { wakeIf(s.loop, serviceMatters(o)) },
 		},
-		"endpointslices": {
+		resEndpointSlices.Resource: {
 			AddFunc:    func(o any) { wakeIf(s.loop, sliceMatters(services, o)) },
 			UpdateFunc: func(o, n any) { wakeIf(s.loop, sliceMatters(services, o, n)) },
 			DeleteFunc: func(o any) { wakeIf(s.loop, sliceMatters(services, o)) },
 		},
-		"nodes": {
+		resNodes.Resource: {
 			AddFunc:    wake,
 			UpdateFunc: func(o, n any) { wakeIf(s.loop, nodeUpdateMatters(o, n)) },
 			DeleteFunc: wake,
 		},
-		"ipaddresspools":   {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
-		"l2advertisements": {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
+		resPools.Resource:          {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
+		resAdvertisements.Resource: {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
 	}
 	for name, h := range handlers {
 		if _, err := s.informers[name].AddEventHandler(h); err != nil {
-			_ = an.Close()
-			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
+			return fmt.Errorf("speaker: %s informer: %w", name, err)
 		}
 	}
+	return nil
+}
 
-	if cfg.Health != nil {
-		cfg.Health.AddLiveness("speaker", s.Alive)
-		cfg.Health.AddReadiness("speaker", s.Ready)
+// informerOf unwraps a factory's ForResource answer.
+func informerOf[G interface {
+	Informer() cache.SharedIndexInformer
+}](g G, err error) (cache.SharedIndexInformer, error) {
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return g.Informer(), nil
 }
 
 func wakeIf(l *loop, matters bool) {
@@ -295,11 +372,6 @@ func stripManagedFields(obj any) (any, error) {
 	}
 	return obj, nil
 }
-
-// groupInputs are the informers whose caches decide which groups exist and
-// whether this node is a candidate. The Lease cache is the election's,
-// which judges its own freshness.
-var groupInputs = []string{"services", "endpointslices", "nodes", "ipaddresspools", "l2advertisements"}
 
 // staleResources lists the group inputs whose cache may be out of date.
 func (s *Speaker) staleResources() []string {
