@@ -291,8 +291,9 @@ func addressStrings(p *v1alpha1.IPAddressPool) []string {
 }
 
 // writeStatus brings pool and advertisement status and the pool metrics in
-// line with the allocator. Objects whose status would not change are not
-// written.
+// line with the allocator. The statuses are computed by the pure
+// advertisementProblems, poolStatus and adStatus; objects whose status
+// would not change are not written.
 func (t *term) writeStatus(ctx context.Context) error {
 	pools := t.listPools()
 	ads, err := t.c.ads.List(labels.Everything())
@@ -302,78 +303,32 @@ func (t *term) writeStatus(ctx context.Context) error {
 	sort.Slice(ads, func(i, j int) bool { return ads[i].Name < ads[j].Name })
 	now := metav1.NewTime(t.c.clock.Now())
 	stats := t.alloc.Stats()
-
-	adSels := map[string][]labels.Selector{}
-	adProblems := map[string]poolProblem{}
 	present := map[string]bool{}
 	for _, p := range pools {
 		present[p.Name] = true
 	}
-	for _, ad := range ads {
-		for i := range ad.Spec.IPAddressPoolSelectors {
-			s, err := ad.Spec.IPAddressPoolSelectors[i].AsSelector()
-			if err != nil {
-				adProblems[ad.Name] = poolProblem{ReasonInvalidSelector, fmt.Sprintf(
-					"L2Advertisement %q: ipAddressPoolSelectors[%d]: %v; fix the selector", ad.Name, i, err)}
-				continue
-			}
-			adSels[ad.Name] = append(adSels[ad.Name], s)
-		}
-		var unknown []string
-		for _, name := range ad.Spec.IPAddressPools {
-			if !present[name] {
-				unknown = append(unknown, name)
-			}
-		}
-		if len(unknown) > 0 {
-			adProblems[ad.Name] = poolProblem{ReasonUnknownPool, fmt.Sprintf(
-				"L2Advertisement %q names IPAddressPool %s, which does not exist in namespace %s; create it or fix the name in spec.ipAddressPools",
-				ad.Name, strings.Join(unknown, ", "), t.c.cfg.Namespace)}
-		}
-	}
+	adSels, adProblems := advertisementProblems(ads, present, t.c.cfg.Namespace)
 
 	var errs []error
 	for _, p := range pools {
-		st := p.Status.DeepCopy()
-		s := stats[p.Name]
-		if t.effective[p.Name] == nil {
-			s = allocator.Stats{}
+		st, effective := stats[p.Name], t.effective[p.Name] != nil
+		if !effective {
+			st = allocator.Stats{}
 		}
-		st.AssignedIPv4, st.AvailableIPv4 = saturate(s.AssignedIPv4), saturate(s.AvailableIPv4)
-		st.AssignedIPv6, st.AvailableIPv6 = saturate(s.AssignedIPv6), saturate(s.AvailableIPv6)
-		valid := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: ReasonValid,
-			Message: "addresses parse and overlap no other pool", ObservedGeneration: p.Generation, LastTransitionTime: now}
-		if pr, bad := t.problems[p.Name]; bad {
-			valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, pr.reason, pr.message
-		}
-		meta.SetStatusCondition(&st.Conditions, valid)
 		var by []string
 		for _, ad := range ads {
 			if ad.Covers(p, adSels[ad.Name]) {
 				by = append(by, ad.Name)
 			}
 		}
-		adv := metav1.Condition{Type: ConditionAdvertised, Status: metav1.ConditionTrue, Reason: ReasonAdvertised,
-			Message: "announced per L2Advertisement " + strings.Join(by, ", "), ObservedGeneration: p.Generation, LastTransitionTime: now}
-		if len(by) == 0 {
-			adv.Status, adv.Reason = metav1.ConditionFalse, ReasonNoAdvertisement
-			adv.Message = fmt.Sprintf("no L2Advertisement in namespace %s covers this pool, so its IPs are assigned but not announced; create one that lists %q in spec.ipAddressPools",
-				t.c.cfg.Namespace, p.Name)
-		}
-		meta.SetStatusCondition(&st.Conditions, adv)
-
-		if t.effective[p.Name] != nil {
-			t.c.metrics.setPool(p.Name, s)
-			t.poolsSeen[p.Name] = true
-		} else if t.poolsSeen[p.Name] {
-			t.c.metrics.deletePool(p.Name)
-			delete(t.poolsSeen, p.Name)
-		}
-		if equality.Semantic.DeepEqual(&p.Status, st) {
+		pr, bad := t.problems[p.Name]
+		want := poolStatus(p, st, pr, bad, by, t.c.cfg.Namespace, now)
+		t.poolMetrics(p.Name, effective, st)
+		if equality.Semantic.DeepEqual(&p.Status, want) {
 			continue
 		}
 		upd := p.DeepCopy()
-		upd.Status = *st
+		upd.Status = *want
 		_, err := t.c.cfg.Leaselb.LeaselbV1alpha1().IPAddressPools(p.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{FieldManager: Component})
 		errs = append(errs, t.countWrite("ipaddresspool", p.Name, err))
 	}
@@ -385,22 +340,96 @@ func (t *term) writeStatus(ctx context.Context) error {
 	}
 
 	for _, ad := range ads {
-		st := ad.Status.DeepCopy()
-		valid := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: ReasonValid,
-			Message: "every named pool exists", ObservedGeneration: ad.Generation, LastTransitionTime: now}
-		if pr, bad := adProblems[ad.Name]; bad {
-			valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, pr.reason, pr.message
-		}
-		meta.SetStatusCondition(&st.Conditions, valid)
-		if equality.Semantic.DeepEqual(&ad.Status, st) {
+		pr, bad := adProblems[ad.Name]
+		want := adStatus(ad, pr, bad, now)
+		if equality.Semantic.DeepEqual(&ad.Status, want) {
 			continue
 		}
 		upd := ad.DeepCopy()
-		upd.Status = *st
+		upd.Status = *want
 		_, err := t.c.cfg.Leaselb.LeaselbV1alpha1().L2Advertisements(ad.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{FieldManager: Component})
 		errs = append(errs, t.countWrite("l2advertisement", ad.Name, err))
 	}
 	return errors.Join(errs...)
+}
+
+// advertisementProblems converts each advertisement's pool selectors and
+// finds what is wrong with it: a selector that does not parse, or a named
+// pool that does not exist (present holds the pools that do).
+func advertisementProblems(ads []*v1alpha1.L2Advertisement, present map[string]bool, namespace string) (map[string][]labels.Selector, map[string]poolProblem) {
+	sels := map[string][]labels.Selector{}
+	problems := map[string]poolProblem{}
+	for _, ad := range ads {
+		for i := range ad.Spec.IPAddressPoolSelectors {
+			s, err := ad.Spec.IPAddressPoolSelectors[i].AsSelector()
+			if err != nil {
+				problems[ad.Name] = poolProblem{ReasonInvalidSelector, fmt.Sprintf(
+					"L2Advertisement %q: ipAddressPoolSelectors[%d]: %v; fix the selector", ad.Name, i, err)}
+				continue
+			}
+			sels[ad.Name] = append(sels[ad.Name], s)
+		}
+		var unknown []string
+		for _, name := range ad.Spec.IPAddressPools {
+			if !present[name] {
+				unknown = append(unknown, name)
+			}
+		}
+		if len(unknown) > 0 {
+			problems[ad.Name] = poolProblem{ReasonUnknownPool, fmt.Sprintf(
+				"L2Advertisement %q names IPAddressPool %s, which does not exist in namespace %s; create it or fix the name in spec.ipAddressPools",
+				ad.Name, strings.Join(unknown, ", "), namespace)}
+		}
+	}
+	return sels, problems
+}
+
+// poolStatus is the status pool p should have: the allocator's counts s,
+// Valid (false with the problem pr when bad) and Advertised (by the
+// advertisements named in by).
+func poolStatus(p *v1alpha1.IPAddressPool, s allocator.Stats, pr poolProblem, bad bool, by []string, namespace string, now metav1.Time) *v1alpha1.IPAddressPoolStatus {
+	st := p.Status.DeepCopy()
+	st.AssignedIPv4, st.AvailableIPv4 = saturate(s.AssignedIPv4), saturate(s.AvailableIPv4)
+	st.AssignedIPv6, st.AvailableIPv6 = saturate(s.AssignedIPv6), saturate(s.AvailableIPv6)
+	valid := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: ReasonValid,
+		Message: "addresses parse and overlap no other pool", ObservedGeneration: p.Generation, LastTransitionTime: now}
+	if bad {
+		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, pr.reason, pr.message
+	}
+	meta.SetStatusCondition(&st.Conditions, valid)
+	adv := metav1.Condition{Type: ConditionAdvertised, Status: metav1.ConditionTrue, Reason: ReasonAdvertised,
+		Message: "announced per L2Advertisement " + strings.Join(by, ", "), ObservedGeneration: p.Generation, LastTransitionTime: now}
+	if len(by) == 0 {
+		adv.Status, adv.Reason = metav1.ConditionFalse, ReasonNoAdvertisement
+		adv.Message = fmt.Sprintf("no L2Advertisement in namespace %s covers this pool, so its IPs are assigned but not announced; create one that lists %q in spec.ipAddressPools",
+			namespace, p.Name)
+	}
+	meta.SetStatusCondition(&st.Conditions, adv)
+	return st
+}
+
+// adStatus is the status advertisement ad should have.
+func adStatus(ad *v1alpha1.L2Advertisement, pr poolProblem, bad bool, now metav1.Time) *v1alpha1.L2AdvertisementStatus {
+	st := ad.Status.DeepCopy()
+	valid := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: ReasonValid,
+		Message: "every named pool exists", ObservedGeneration: ad.Generation, LastTransitionTime: now}
+	if bad {
+		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, pr.reason, pr.message
+	}
+	meta.SetStatusCondition(&st.Conditions, valid)
+	return st
+}
+
+// poolMetrics publishes a pool's counts while the allocator holds it and
+// drops its series once it does not.
+func (t *term) poolMetrics(name string, effective bool, s allocator.Stats) {
+	if effective {
+		t.c.metrics.setPool(name, s)
+		t.poolsSeen[name] = true
+	} else if t.poolsSeen[name] {
+		t.c.metrics.deletePool(name)
+		delete(t.poolsSeen, name)
+	}
 }
 
 // countWrite records a status write; a conflict or other error is returned
