@@ -105,7 +105,9 @@ type Announcer struct {
 	refresh time.Duration
 	burst   []time.Duration
 	rescan  time.Duration
-	retry   [2]time.Duration
+	// retryMin and retryMax bound the backoff before failed sockets are
+	// opened again.
+	retryMin, retryMax time.Duration
 
 	claims chan Claim
 	wake   chan struct{}
@@ -164,19 +166,20 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 		return nil, err
 	}
 	a := &Announcer{
-		log:     cfg.Logger,
-		m:       m,
-		clock:   cfg.Clock,
-		sys:     sys,
-		refresh: cfg.Refresh,
-		burst:   cfg.Burst,
-		rescan:  cfg.Rescan,
-		retry:   [2]time.Duration{cfg.RetryMin, cfg.RetryMax},
-		wake:    make(chan struct{}, 1),
-		relist:  make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		ifaces:  map[string]*iface{},
-		sched:   map[pair]*schedule{},
+		log:      cfg.Logger,
+		m:        m,
+		clock:    cfg.Clock,
+		sys:      sys,
+		refresh:  cfg.Refresh,
+		burst:    cfg.Burst,
+		rescan:   cfg.Rescan,
+		retryMin: cfg.RetryMin,
+		retryMax: cfg.RetryMax,
+		wake:     make(chan struct{}, 1),
+		relist:   make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		ifaces:   map[string]*iface{},
+		sched:    map[pair]*schedule{},
 	}
 	if a.log == nil {
 		a.log = zap.NewNop()
@@ -190,11 +193,11 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 	if a.rescan == 0 {
 		a.rescan = 30 * time.Second
 	}
-	if a.retry[0] == 0 {
-		a.retry[0] = time.Second
+	if a.retryMin == 0 {
+		a.retryMin = time.Second
 	}
-	if a.retry[1] == 0 {
-		a.retry[1] = 30 * time.Second
+	if a.retryMax == 0 {
+		a.retryMax = 30 * time.Second
 	}
 	if cfg.ClaimBuffer <= 0 {
 		cfg.ClaimBuffer = 256
@@ -278,7 +281,9 @@ func (a *Announcer) MACs() []net.HardwareAddr {
 }
 
 // Close stops answering, closes every socket (which drops every multicast
-// membership) and waits for every goroutine. It sends nothing.
+// membership) and waits for every goroutine. It sends nothing. It returns
+// nil: a socket that fails to close is logged, and there is nothing a
+// caller could do about it.
 func (a *Announcer) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -286,16 +291,15 @@ func (a *Announcer) Close() error {
 		return nil
 	}
 	a.closed = true
-	var errs []error
 	for name, f := range a.ifaces {
-		errs = append(errs, a.closeIfaceLocked(name, f))
+		a.closeIfaceLocked(name, f)
 	}
 	a.sched = map[pair]*schedule{}
 	a.mu.Unlock()
 	close(a.stop)
 	a.wg.Wait()
 	close(a.claims)
-	return errors.Join(errs...)
+	return nil
 }
 
 // linksChanged is called by the watcher; it must not block.
@@ -323,7 +327,7 @@ func (a *Announcer) loop() {
 	defer rescan.Stop()
 	for {
 		a.mu.Lock()
-		next := a.dueLocked()
+		next := a.sendDueLocked()
 		a.mu.Unlock()
 		if !timer.Stop() {
 			select {
@@ -369,9 +373,10 @@ func (a *Announcer) relink() {
 	a.applyLocked()
 }
 
-// dueLocked sends what is due (burst steps, refreshes, retries) and returns
-// when the next thing is due; zero when nothing is.
-func (a *Announcer) dueLocked() time.Time {
+// sendDueLocked sends what is due (burst steps, refreshes), reopens the
+// interfaces whose retry is due, and returns when the next thing is due;
+// zero when nothing is.
+func (a *Announcer) sendDueLocked() time.Time {
 	if a.closed {
 		return time.Time{}
 	}
@@ -409,14 +414,7 @@ func (a *Announcer) dueLocked() time.Time {
 				a.announceLocked(f, p.ip)
 			}
 			s.step++
-			switch {
-			case s.step < len(a.burst):
-				s.next = s.start.Add(a.burst[s.step])
-			case a.refresh > 0:
-				s.next = now.Add(a.refresh)
-			default:
-				s.next = time.Time{}
-			}
+			s.next = a.nextSend(s, now)
 		}
 		earliest(s.next)
 	}
@@ -443,7 +441,7 @@ func (a *Announcer) applyLocked() {
 	for name, f := range a.ifaces {
 		l, ok := byName[name]
 		if len(t[name]) == 0 || !ok || l.Index != f.link.Index || !slices.Equal(l.MAC, f.link.MAC) {
-			_ = a.closeIfaceLocked(name, f)
+			a.closeIfaceLocked(name, f)
 		}
 	}
 	for p := range a.sched {
@@ -490,18 +488,27 @@ func (a *Announcer) applyLocked() {
 			a.log.Info("answering for VIP", zap.String("ip", ip.String()), zap.String("interface", name), zap.String("group", groupOf(a.desired, ip)))
 			a.announceLocked(f, ip)
 			s := &schedule{start: now}
-			switch {
-			case len(a.burst) > 0:
-				s.next = now.Add(a.burst[0])
-			case a.refresh > 0:
-				s.next = now.Add(a.refresh)
-			}
+			s.next = a.nextSend(s, now)
 			a.sched[p] = s
 		}
 		a.m.answering.WithLabelValues(name, familyIPv4).Set(v4)
 		a.m.answering.WithLabelValues(name, familyIPv6).Set(v6)
 	}
 	a.kick()
+}
+
+// nextSend is when s sends next, after its step-th frame was sent at now
+// (step 0: only the first, at s.start): the burst step, then the refresh;
+// zero when nothing more is sent.
+func (a *Announcer) nextSend(s *schedule, now time.Time) time.Time {
+	switch {
+	case s.step < len(a.burst):
+		return s.start.Add(a.burst[s.step])
+	case a.refresh > 0:
+		return now.Add(a.refresh)
+	default:
+		return time.Time{}
+	}
 }
 
 func groupOf(desired []Announcement, ip netip.Addr) string {
@@ -617,46 +624,48 @@ func (a *Announcer) openIfaceLocked(f *iface) bool {
 func (a *Announcer) failIfaceLocked(f *iface, err error) {
 	a.m.socketErrors.WithLabelValues(f.link.Name).Inc()
 	if f.backoff == 0 {
-		f.backoff = a.retry[0]
+		f.backoff = a.retryMin
 	} else {
-		f.backoff = min(2*f.backoff, a.retry[1])
+		f.backoff = min(2*f.backoff, a.retryMax)
 	}
 	f.retryAt = a.clock.Now().Add(f.backoff)
 	a.log.Warn("interface sockets failed; retrying", zap.String("interface", f.link.Name), zap.Duration("backoff", f.backoff), zap.Error(err))
-	if f.c != nil {
-		_ = f.c.close()
-		f.c = nil
-		f.snap.Store(nil)
-	}
+	a.closeSocketsLocked(f.link.Name, f)
 	f.groups = map[netip.Addr]int{}
 	// Pairs on a failed interface get a fresh burst when it comes back.
-	for p := range a.sched {
-		if p.iface == f.link.Name {
-			delete(a.sched, p)
-		}
-	}
+	a.forgetPairsLocked(f.link.Name)
 	a.kick()
 }
 
-func (a *Announcer) closeIfaceLocked(name string, f *iface) error {
-	var err error
-	if f.c != nil {
-		f.snap.Store(nil)
-		err = f.c.close()
-		f.c = nil
-	}
+// closeIfaceLocked stops answering on interface name and forgets it.
+func (a *Announcer) closeIfaceLocked(name string, f *iface) {
+	a.closeSocketsLocked(name, f)
 	delete(a.ifaces, name)
+	a.forgetPairsLocked(name)
+	a.m.answering.WithLabelValues(name, familyIPv4).Set(0)
+	a.m.answering.WithLabelValues(name, familyIPv6).Set(0)
+}
+
+// closeSocketsLocked closes f's sockets, if open; its readers see the
+// snapshot gone first and end quietly.
+func (a *Announcer) closeSocketsLocked(name string, f *iface) {
+	if f.c == nil {
+		return
+	}
+	f.snap.Store(nil)
+	if err := f.c.close(); err != nil {
+		a.log.Debug("closing interface sockets", zap.String("interface", name), zap.Error(err))
+	}
+	f.c = nil
+}
+
+// forgetPairsLocked drops the schedules of every VIP on interface name.
+func (a *Announcer) forgetPairsLocked(name string) {
 	for p := range a.sched {
 		if p.iface == name {
 			delete(a.sched, p)
 		}
 	}
-	a.m.answering.WithLabelValues(name, familyIPv4).Set(0)
-	a.m.answering.WithLabelValues(name, familyIPv6).Set(0)
-	if err != nil {
-		a.log.Debug("closing interface sockets", zap.String("interface", name), zap.Error(err))
-	}
-	return nil
 }
 
 // read is one socket's receive loop. It ends when the socket is closed.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -434,5 +435,27 @@ func TestReadErrorRetriesOneInterface(t *testing.T) {
 	eventually(t, func() bool { return slices.Equal(a.Interfaces(heldV4), []string{"eth0", "eth1"}) }, "eth1 back after the backoff")
 	if v4, _ := countGratuitous(sys.conn("eth1").take()); v4 != 2 {
 		t.Errorf("%d gratuitous ARP frames on eth1 after the retry, want 2 (a fresh burst)", v4)
+	}
+}
+
+// TestVirtualPrefixesAreMinimal keeps virtualPrefixes free of entries that
+// another already covers, and checks the names they must cover.
+func TestVirtualPrefixesAreMinimal(t *testing.T) {
+	for i, p := range virtualPrefixes {
+		for j, q := range virtualPrefixes {
+			if i != j && strings.HasPrefix(p, q) {
+				t.Errorf("virtualPrefixes entry %q is covered by %q", p, q)
+			}
+		}
+	}
+	for _, name := range []string{"kube-ipvs0", "kube-bridge", "kube-dummy-if", "nodelocaldns", "tunl0", "cni0", "veth1234", "flannel.1", "cilium_host", "wg0"} {
+		if !isVirtual(name) {
+			t.Errorf("isVirtual(%q) = false, want true", name)
+		}
+	}
+	for _, name := range []string{"eth0", "enp3s0", "bond0", "br0", "wlan0"} {
+		if isVirtual(name) {
+			t.Errorf("isVirtual(%q) = true, want false", name)
+		}
 	}
 }
