@@ -74,16 +74,16 @@ type Config struct {
 // system is the kernel side: listing links, opening an interface's sockets
 // and watching for link changes. The Linux implementation is thin.
 type system interface {
-	links() ([]link, error)
-	open(l link) (conn, error)
+	interfaces() ([]ifaceInfo, error)
+	open(l ifaceInfo) (ifaceSockets, error)
 	// watch calls changed whenever links or addresses change, until stop is
 	// closed. It returns when it can no longer watch; the periodic rescan
 	// keeps interface choice correct meanwhile.
 	watch(stop <-chan struct{}, changed func()) error
 }
 
-// conn is one interface's sockets.
-type conn interface {
+// ifaceSockets is one interface's sockets.
+type ifaceSockets interface {
 	// setFilter installs the kernel filters for the VIPs held on the interface.
 	setFilter(held []netip.Addr) error
 	readARP(b []byte) (int, error)
@@ -118,7 +118,7 @@ type Announcer struct {
 	mu      sync.Mutex
 	closed  bool
 	desired []Announcement
-	links   []link
+	infos   []ifaceInfo
 	ifaces  map[string]*iface
 	sched   map[pair]*schedule
 }
@@ -139,11 +139,11 @@ type schedule struct {
 // iface is one interface's sockets and state. Fields other than snap are
 // guarded by Announcer.mu.
 type iface struct {
-	link    link
-	c       conn
-	snap    atomic.Pointer[port] // read lock-free by the readers
-	groups  map[netip.Addr]int   // solicited-node group -> held VIPs in it
-	retryAt time.Time            // when failed: when to open again
+	info    ifaceInfo
+	socks   ifaceSockets
+	snap    atomic.Pointer[ifaceView] // read lock-free by the readers
+	groups  map[netip.Addr]int        // solicited-node group -> held VIPs in it
+	retryAt time.Time                 // when failed: when to open again
 	backoff time.Duration
 	failed  atomic.Bool // a reader hit an error on the current sockets
 }
@@ -203,11 +203,11 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 		cfg.ClaimBuffer = 256
 	}
 	a.claims = make(chan Claim, cfg.ClaimBuffer)
-	links, err := sys.links()
+	links, err := sys.interfaces()
 	if err != nil {
 		return nil, err
 	}
-	a.links = links
+	a.infos = links
 
 	a.wg.Add(2)
 	go a.loop()
@@ -252,7 +252,7 @@ func (a *Announcer) Interfaces(ip netip.Addr) []string {
 	var out []string
 	for p := range a.sched {
 		if p.ip == ip {
-			if f := a.ifaces[p.iface]; f != nil && f.c != nil {
+			if f := a.ifaces[p.iface]; f != nil && f.socks != nil {
 				out = append(out, p.iface)
 			}
 		}
@@ -268,7 +268,7 @@ func (a *Announcer) MACs() []net.HardwareAddr {
 	defer a.mu.Unlock()
 	seen := map[string]bool{}
 	var out []net.HardwareAddr
-	for _, l := range a.links {
+	for _, l := range a.infos {
 		_, open := a.ifaces[l.Name]
 		if !l.usable() || (isVirtual(l.Name) && !open) || seen[l.MAC.String()] {
 			continue
@@ -350,16 +350,16 @@ func (a *Announcer) loop() {
 		case <-a.wake:
 		case <-timer.C():
 		case <-a.relist:
-			a.relink()
+			a.rescanInterfaces()
 		case <-rescan.C():
-			a.relink()
+			a.rescanInterfaces()
 		}
 	}
 }
 
-// relink lists the interfaces again and applies the desired set to them.
-func (a *Announcer) relink() {
-	links, err := a.sys.links()
+// rescanInterfaces lists the interfaces again and applies the desired set to them.
+func (a *Announcer) rescanInterfaces() {
+	links, err := a.sys.interfaces()
 	if err != nil {
 		a.log.Warn("listing network interfaces failed; keeping the last known list", zap.Error(err))
 		return
@@ -369,7 +369,7 @@ func (a *Announcer) relink() {
 	if a.closed {
 		return
 	}
-	a.links = links
+	a.infos = links
 	a.applyLocked()
 }
 
@@ -389,14 +389,14 @@ func (a *Announcer) sendDueLocked() time.Time {
 	}
 	retried := false
 	for _, f := range a.ifaces {
-		if f.c == nil && !f.retryAt.IsZero() {
+		if f.socks == nil && !f.retryAt.IsZero() {
 			if !f.retryAt.After(now) {
 				retried = true
 			} else {
 				earliest(f.retryAt)
 			}
 		}
-		if f.c != nil && f.failed.Load() {
+		if f.socks != nil && f.failed.Load() {
 			// A reader hit an error: close now, reopen after backoff.
 			a.failIfaceLocked(f, errors.New("read failed"))
 			earliest(f.retryAt)
@@ -410,7 +410,7 @@ func (a *Announcer) sendDueLocked() time.Time {
 			continue
 		}
 		if !s.next.After(now) {
-			if f := a.ifaces[p.iface]; f != nil && f.c != nil {
+			if f := a.ifaces[p.iface]; f != nil && f.socks != nil {
 				a.announceLocked(f, p.ip)
 			}
 			s.step++
@@ -422,14 +422,14 @@ func (a *Announcer) sendDueLocked() time.Time {
 }
 
 // applyLocked makes the interfaces' state match the desired set on the
-// current links: opens and closes sockets, installs filters and snapshots,
+// current interfaces: opens and closes sockets, installs filters and snapshots,
 // joins and leaves groups, and sends the first announcement of every new
 // pair.
 func (a *Announcer) applyLocked() {
-	t := buildTable(a.links, a.desired)
-	byName := map[string]link{}
+	t := buildTable(a.infos, a.desired)
+	byName := map[string]ifaceInfo{}
 	ours := map[[6]byte]struct{}{}
-	for _, l := range a.links {
+	for _, l := range a.infos {
 		byName[l.Name] = l
 		if len(l.MAC) == 6 {
 			ours[[6]byte(l.MAC)] = struct{}{}
@@ -440,7 +440,7 @@ func (a *Announcer) applyLocked() {
 	// Interfaces that answer for nothing, or changed identity, are closed.
 	for name, f := range a.ifaces {
 		l, ok := byName[name]
-		if len(t[name]) == 0 || !ok || l.Index != f.link.Index || !slices.Equal(l.MAC, f.link.MAC) {
+		if len(t[name]) == 0 || !ok || l.Index != f.info.Index || !slices.Equal(l.MAC, f.info.MAC) {
 			a.closeIfaceLocked(name, f)
 		}
 	}
@@ -454,10 +454,10 @@ func (a *Announcer) applyLocked() {
 	for name, ips := range t {
 		f := a.ifaces[name]
 		if f == nil {
-			f = &iface{link: byName[name], groups: map[netip.Addr]int{}}
+			f = &iface{info: byName[name], groups: map[netip.Addr]int{}}
 			a.ifaces[name] = f
 		}
-		if f.c == nil {
+		if f.socks == nil {
 			if f.retryAt.After(now) {
 				continue
 			}
@@ -465,11 +465,11 @@ func (a *Announcer) applyLocked() {
 				continue
 			}
 		}
-		f.link = byName[name]
+		f.info = byName[name]
 		// Answer first, then join groups, then announce: a client that
 		// reacts to the announcement with a solicitation gets an answer.
-		f.snap.Store(&port{name: name, mac: f.link.MAC, held: toSet(ips), ours: ours})
-		if err := f.c.setFilter(ips); err != nil {
+		f.snap.Store(&ifaceView{name: name, mac: f.info.MAC, held: toSet(ips), ours: ours})
+		if err := f.socks.setFilter(ips); err != nil {
 			a.failIfaceLocked(f, err)
 			continue
 		}
@@ -545,19 +545,19 @@ func (a *Announcer) syncGroupsLocked(f *iface, ips []netip.Addr) {
 	}
 	for g := range f.groups {
 		if want[g] == 0 {
-			if err := f.c.leave(g); err != nil {
-				a.log.Debug("leaving solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.link.Name), zap.Error(err))
+			if err := f.socks.leave(g); err != nil {
+				a.log.Debug("leaving solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.info.Name), zap.Error(err))
 			}
 			delete(f.groups, g)
 		}
 	}
 	for g, n := range want {
 		if f.groups[g] == 0 {
-			if err := f.c.join(g); err != nil {
+			if err := f.socks.join(g); err != nil {
 				// Without the group a switch with MLD snooping may not
 				// forward solicitations to us; unicast ones still work.
-				a.m.socketErrors.WithLabelValues(f.link.Name).Inc()
-				a.log.Warn("joining solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.link.Name), zap.Error(err))
+				a.m.socketErrors.WithLabelValues(f.info.Name).Inc()
+				a.log.Warn("joining solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.info.Name), zap.Error(err))
 				continue
 			}
 		}
@@ -577,7 +577,7 @@ func (a *Announcer) announceLocked(f *iface, ip netip.Addr) {
 			return
 		}
 		for _, fr := range frames {
-			if err := f.c.writeARP(fr); err != nil {
+			if err := f.socks.writeARP(fr); err != nil {
 				a.m.socketErrors.WithLabelValues(p.name).Inc()
 				a.log.Debug("sending gratuitous ARP failed", zap.String("ip", ip.String()), zap.String("interface", p.name), zap.Error(err))
 				continue
@@ -590,7 +590,7 @@ func (a *Announcer) announceLocked(f *iface, ip netip.Addr) {
 	if err != nil {
 		return
 	}
-	if err := f.c.writeNDP(fr); err != nil {
+	if err := f.socks.writeNDP(fr); err != nil {
 		a.m.socketErrors.WithLabelValues(p.name).Inc()
 		a.log.Debug("sending unsolicited neighbor advertisement failed", zap.String("ip", ip.String()), zap.String("interface", p.name), zap.Error(err))
 		return
@@ -600,40 +600,40 @@ func (a *Announcer) announceLocked(f *iface, ip netip.Addr) {
 
 // openIfaceLocked opens f's sockets and starts its readers.
 func (a *Announcer) openIfaceLocked(f *iface) bool {
-	c, err := a.sys.open(f.link)
+	c, err := a.sys.open(f.info)
 	if err != nil {
 		a.failIfaceLocked(f, err)
 		return false
 	}
-	f.c = c
+	f.socks = c
 	f.groups = map[netip.Addr]int{}
 	f.failed.Store(false)
 	f.retryAt = time.Time{}
 	if f.backoff > 0 {
-		a.log.Info("interface sockets open again", zap.String("interface", f.link.Name))
+		a.log.Info("interface sockets open again", zap.String("interface", f.info.Name))
 	}
 	f.backoff = 0
 	a.wg.Add(2)
-	go a.read(f, f.link.Name, c, c.readARP, handleARP, familyIPv4)
-	go a.read(f, f.link.Name, c, c.readNDP, handleNDP, familyIPv6)
+	go a.read(f, f.info.Name, c, c.readARP, handleARP, familyIPv4)
+	go a.read(f, f.info.Name, c, c.readNDP, handleNDP, familyIPv6)
 	return true
 }
 
 // failIfaceLocked closes f after a socket error and schedules a retry with
 // exponential backoff; other interfaces carry on.
 func (a *Announcer) failIfaceLocked(f *iface, err error) {
-	a.m.socketErrors.WithLabelValues(f.link.Name).Inc()
+	a.m.socketErrors.WithLabelValues(f.info.Name).Inc()
 	if f.backoff == 0 {
 		f.backoff = a.retryMin
 	} else {
 		f.backoff = min(2*f.backoff, a.retryMax)
 	}
 	f.retryAt = a.clock.Now().Add(f.backoff)
-	a.log.Warn("interface sockets failed; retrying", zap.String("interface", f.link.Name), zap.Duration("backoff", f.backoff), zap.Error(err))
-	a.closeSocketsLocked(f.link.Name, f)
+	a.log.Warn("interface sockets failed; retrying", zap.String("interface", f.info.Name), zap.Duration("backoff", f.backoff), zap.Error(err))
+	a.closeSocketsLocked(f.info.Name, f)
 	f.groups = map[netip.Addr]int{}
 	// Pairs on a failed interface get a fresh burst when it comes back.
-	a.forgetPairsLocked(f.link.Name)
+	a.forgetPairsLocked(f.info.Name)
 	a.kick()
 }
 
@@ -649,14 +649,14 @@ func (a *Announcer) closeIfaceLocked(name string, f *iface) {
 // closeSocketsLocked closes f's sockets, if open; its readers see the
 // snapshot gone first and end quietly.
 func (a *Announcer) closeSocketsLocked(name string, f *iface) {
-	if f.c == nil {
+	if f.socks == nil {
 		return
 	}
 	f.snap.Store(nil)
-	if err := f.c.close(); err != nil {
+	if err := f.socks.close(); err != nil {
 		a.log.Debug("closing interface sockets", zap.String("interface", name), zap.Error(err))
 	}
-	f.c = nil
+	f.socks = nil
 }
 
 // forgetPairsLocked drops the schedules of every VIP on interface name.
@@ -669,7 +669,7 @@ func (a *Announcer) forgetPairsLocked(name string) {
 }
 
 // read is one socket's receive loop. It ends when the socket is closed.
-func (a *Announcer) read(f *iface, name string, c conn, readFn func([]byte) (int, error), handle func(*port, []byte) decision, family string) {
+func (a *Announcer) read(f *iface, name string, c ifaceSockets, readFn func([]byte) (int, error), handle func(*ifaceView, []byte) decision, family string) {
 	defer a.wg.Done()
 	buf := make([]byte, maxFrameLen+1)
 	requests := a.m.requests.WithLabelValues(name, family)
@@ -686,7 +686,7 @@ func (a *Announcer) read(f *iface, name string, c conn, readFn func([]byte) (int
 			// Closed under us by a rescan, or a real error: let the loop
 			// decide. Only a socket still current counts as failed.
 			a.mu.Lock()
-			current := f.c == c
+			current := f.socks == c
 			a.mu.Unlock()
 			if current {
 				f.failed.Store(true)

@@ -106,19 +106,19 @@ func (r dropReason) String() string {
 func ignore(r dropReason) decision { return decision{verdict: ignored, drop: r} }
 func reject(r dropReason) decision { return decision{verdict: malformed, drop: r} }
 
-// port is an immutable snapshot of one interface as the receive path sees it:
+// ifaceView is an immutable snapshot of one interface as the receive path sees it:
 // its MAC, the VIPs it answers for, and every MAC of this host (so that our
 // own frames, looped back by a bridge or a hairpin, are never answered or
 // reported as claims). A new snapshot replaces the old one atomically on
 // every change, so the receive path takes no lock.
-type port struct {
+type ifaceView struct {
 	name string
 	mac  net.HardwareAddr
 	held map[netip.Addr]struct{}
 	ours map[[6]byte]struct{}
 }
 
-func (p *port) holds(ip netip.Addr) bool {
+func (p *ifaceView) holds(ip netip.Addr) bool {
 	if p == nil {
 		return false
 	}
@@ -126,7 +126,7 @@ func (p *port) holds(ip netip.Addr) bool {
 	return ok
 }
 
-func (p *port) isOurs(mac []byte) bool {
+func (p *ifaceView) isOurs(mac []byte) bool {
 	if len(mac) != 6 {
 		return false
 	}
@@ -144,7 +144,7 @@ type decision struct {
 
 // handleARP decides what to do with one Ethernet frame carrying ARP received
 // on p. It never blocks and never touches a socket.
-func handleARP(p *port, frame []byte) decision {
+func handleARP(p *ifaceView, frame []byte) decision {
 	if len(frame) < ethHeaderLen+arpPayloadLen || len(frame) > maxFrameLen {
 		return reject(dropBadLength)
 	}
@@ -249,7 +249,7 @@ func gratuitousARP(mac net.HardwareAddr, ip netip.Addr) ([][]byte, error) {
 // handleNDP decides what to do with one Ethernet frame carrying IPv6 received
 // on p: Neighbor Solicitations for held VIPs are answered, Neighbor
 // Advertisements for held VIPs from other MACs are claims.
-func handleNDP(p *port, frame []byte) decision {
+func handleNDP(p *ifaceView, frame []byte) decision {
 	if len(frame) < ethHeaderLen+ipv6HeaderLen+4 || len(frame) > maxFrameLen {
 		return reject(dropBadLength)
 	}
@@ -317,7 +317,7 @@ func handleNDP(p *port, frame []byte) decision {
 	return ignore(dropNotNeighborMsg)
 }
 
-func handleNS(p *port, frame []byte, src, dst netip.Addr, m *ndp.NeighborSolicitation) decision {
+func handleNS(p *ifaceView, frame []byte, src, dst netip.Addr, m *ndp.NeighborSolicitation) decision {
 	slla := linkLayerOption(m.Options, ndp.Source)
 	dad := src.IsUnspecified()
 	if m.TargetAddress.IsMulticast() {
@@ -369,7 +369,7 @@ func handleNS(p *port, frame []byte, src, dst netip.Addr, m *ndp.NeighborSolicit
 
 // unsolicitedNA returns the unsolicited Neighbor Advertisement (Override set,
 // Solicited clear, to all-nodes) announcing that ip is at p's MAC.
-func unsolicitedNA(p *port, ip netip.Addr) ([]byte, error) {
+func unsolicitedNA(p *ifaceView, ip netip.Addr) ([]byte, error) {
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: ip,
@@ -382,7 +382,7 @@ func unsolicitedNA(p *port, ip netip.Addr) ([]byte, error) {
 // address is the target VIP, as Linux does for its own addresses: the VIP is
 // the address this node answers as, and some tools (ndisc6) ignore answers
 // from any other source.
-func ndpFrame(p *port, m *ndp.NeighborAdvertisement, dst netip.Addr, dstMAC net.HardwareAddr) ([]byte, error) {
+func ndpFrame(p *ifaceView, m *ndp.NeighborAdvertisement, dst netip.Addr, dstMAC net.HardwareAddr) ([]byte, error) {
 	src := m.TargetAddress
 	body, err := ndp.MarshalMessageChecksum(m, src.WithZone(""), dst)
 	if err != nil {

@@ -26,8 +26,8 @@ var (
 	clientLL = netip.MustParseAddr("fe80::1")
 )
 
-func testPort() *port {
-	return &port{
+func testPort() *ifaceView {
+	return &ifaceView{
 		name: "eth0",
 		mac:  ourMAC,
 		held: toSet([]netip.Addr{heldV4, heldV6}),
@@ -263,7 +263,7 @@ func TestGratuitous(t *testing.T) {
 		}
 		// A rival seeing this frame would report it as a claim; so would we
 		// if it came from another MAC.
-		other := &port{name: "eth0", mac: rivalMAC, held: toSet([]netip.Addr{heldV4}), ours: map[[6]byte]struct{}{[6]byte(rivalMAC): {}}}
+		other := &ifaceView{name: "eth0", mac: rivalMAC, held: toSet([]netip.Addr{heldV4}), ours: map[[6]byte]struct{}{[6]byte(rivalMAC): {}}}
 		if d := handleARP(other, f); d.verdict != claimed || !bytes.Equal(d.claim.MAC, ourMAC) {
 			t.Errorf("a rival holding %s sees gratuitous frame %d as %+v, want a claim by %s", heldV4, i, d, ourMAC)
 		}
@@ -272,7 +272,7 @@ func TestGratuitous(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := &port{name: "eth0", mac: rivalMAC, held: toSet([]netip.Addr{heldV6}), ours: map[[6]byte]struct{}{[6]byte(rivalMAC): {}}}
+	other := &ifaceView{name: "eth0", mac: rivalMAC, held: toSet([]netip.Addr{heldV6}), ours: map[[6]byte]struct{}{[6]byte(rivalMAC): {}}}
 	if d := handleNDP(other, na); d.verdict != claimed || !bytes.Equal(d.claim.MAC, ourMAC) {
 		t.Errorf("a rival sees our unsolicited NA as %+v, want a claim by %s", d, ourMAC)
 	}

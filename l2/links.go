@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// link is what interface choice needs to know about one network interface.
-type link struct {
+// ifaceInfo is what interface choice needs to know about one network interface.
+type ifaceInfo struct {
 	Name     string
 	Index    int
 	MAC      net.HardwareAddr
@@ -44,12 +44,12 @@ func isVirtual(name string) bool {
 }
 
 // usable reports whether l can carry announcements at all.
-func (l link) usable() bool {
+func (l ifaceInfo) usable() bool {
 	return l.Up && !l.Loopback && !l.NoARP && !l.Enslaved && len(l.MAC) == 6
 }
 
 // inSubnet reports whether one of l's addresses is on ip's subnet.
-func (l link) inSubnet(ip netip.Addr) bool {
+func (l ifaceInfo) inSubnet(ip netip.Addr) bool {
 	for _, p := range l.Prefixes {
 		if p.Contains(ip) {
 			return true
@@ -65,7 +65,7 @@ func (l link) inSubnet(ip netip.Addr) bool {
 // none of the listed ones carries ip's subnet, all listed usable interfaces
 // answer, because the administrator named them on purpose (a VIP subnet with
 // no node address on it is a supported setup).
-func chooseInterfaces(links []link, ip netip.Addr, explicit []string) []string {
+func chooseInterfaces(links []ifaceInfo, ip netip.Addr, explicit []string) []string {
 	var onSubnet, listed []string
 	for _, l := range links {
 		if !l.usable() {
@@ -110,7 +110,7 @@ func matchesAny(name string, patterns []string) bool {
 type table map[string][]netip.Addr
 
 // buildTable computes which interface answers for which VIP.
-func buildTable(links []link, desired []Announcement) table {
+func buildTable(links []ifaceInfo, desired []Announcement) table {
 	t := table{}
 	for _, a := range desired {
 		for _, ip := range a.IPs {
