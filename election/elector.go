@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -154,7 +155,19 @@ type Elector struct {
 	failing  bool
 	echoSent time.Time     // core.own.echoSent, for CacheCurrentSince
 	inflight chan struct{} // semaphore for VIP writes
+
+	// What settled reads, so tests can step a fake clock without
+	// sleeping: the loop's wait, the writes under way and the last
+	// resourceVersion the handler saw of each Lease (guarded by mu).
+	waiting  atomic.Pointer[waitState]
+	writing  atomic.Int32
+	observed map[string]string
 }
+
+// waitState is one wait of Run's loop: until when, if a timer is set. A
+// channel's length cannot tell whether it fired (a send to a parked
+// receiver skips the buffer), the clock can.
+type waitState struct{ until time.Time }
 
 // New checks cfg and returns an Elector; it registers its event handler on
 // cfg.Leases at once, so it sees the informer's initial list.
@@ -189,6 +202,7 @@ func New(cfg Config) (*Elector, error) {
 		wake:       make(chan struct{}, 1),
 		changed:    make(chan struct{}, 1),
 		nodeAnnots: maps.Clone(cfg.NodeAnnotations),
+		observed:   map[string]string{},
 		inflight:   make(chan struct{}, cfg.MaxInflight),
 		started:    cfg.Clock.Now(),
 		period:     cfg.IdleRenew,
@@ -210,11 +224,41 @@ func New(cfg Config) (*Elector, error) {
 	return e, nil
 }
 
+// settled reports, for tests on a fake clock, that the Elector has done
+// everything it can until the clock moves or something new happens: its
+// handler has seen every Lease at the resourceVersion leases gives (name to
+// resourceVersion, as the API server holds them), its loop waits with
+// nothing in its inbox and no timer due on the clock, and its only writes
+// under way are the blocked ones the test holds back. Before the informer
+// has synced it is never settled.
+func (e *Elector) settled(leases map[string]string, blocked int) bool {
+	w := e.waiting.Load()
+	if w == nil || (!w.until.IsZero() && !e.clock.Now().Before(w.until)) || int(e.writing.Load()) > blocked {
+		return false
+	}
+	e.snapMu.Lock()
+	synced := e.synced
+	e.snapMu.Unlock()
+	if !synced {
+		return false // the loop polls the informer in real time until then
+	}
+	e.mu.Lock()
+	quiet := len(e.inbox) == 0 && maps.Equal(e.observed, leases)
+	e.mu.Unlock()
+	// Still the same wait: the loop did not run in between.
+	return quiet && e.waiting.Load() == w
+}
+
 // push queues f for the loop and wakes it; it never blocks.
 func (e *Elector) push(f func(*core, time.Time)) {
 	e.mu.Lock()
 	e.inbox = append(e.inbox, f)
 	e.mu.Unlock()
+	e.kick()
+}
+
+// kick wakes the loop; it never blocks.
+func (e *Elector) kick() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -247,13 +291,29 @@ func (e *Elector) observe(obj any, deleted bool) {
 	if !deleted {
 		lv = viewOf(l)
 	}
+	var f func(*core, time.Time)
 	switch {
 	case role == RoleNode && strings.HasPrefix(l.Name, NodeLeasePrefix):
 		node := strings.TrimPrefix(l.Name, NodeLeasePrefix)
-		e.push(func(c *core, now time.Time) { c.observeNode(node, lv, now) })
+		f = func(c *core, now time.Time) { c.observeNode(node, lv, now) }
 	case role == RoleVIP:
 		name := l.Name
-		e.push(func(c *core, now time.Time) { c.observeVIP(name, lv, now) })
+		f = func(c *core, now time.Time) { c.observeVIP(name, lv, now) }
+	}
+	// Record what was seen in the same step as queueing it, so settled
+	// never sees the one without the other.
+	e.mu.Lock()
+	if deleted {
+		delete(e.observed, l.Name)
+	} else {
+		e.observed[l.Name] = l.ResourceVersion
+	}
+	if f != nil {
+		e.inbox = append(e.inbox, f)
+	}
+	e.mu.Unlock()
+	if f != nil {
+		e.kick()
 	}
 }
 
@@ -426,9 +486,11 @@ func (e *Elector) Run(ctx context.Context) error {
 			// time on purpose: this is not a protocol timing.
 			syncPoll = time.After(10 * time.Millisecond)
 		}
+		e.waiting.Store(&waitState{until: wake})
 		select {
 		case <-syncPoll:
 		case <-ctx.Done():
+			e.waiting.Store(nil)
 			if timer != nil {
 				timer.Stop()
 			}
@@ -438,6 +500,7 @@ func (e *Elector) Run(ctx context.Context) error {
 		case <-timerC:
 			timer, timerC = nil, nil
 		}
+		e.waiting.Store(nil)
 	}
 }
 
@@ -506,7 +569,9 @@ func (e *Elector) report(c *core) {
 // perform starts w in its own goroutine; the result comes back through the
 // inbox.
 func (e *Elector) perform(ctx context.Context, w write) {
+	e.writing.Add(1)
 	go func() {
+		defer e.writing.Add(-1) // after the push below
 		if w.kind != writeRenew && w.kind != writeDeleteNode {
 			select {
 			case e.inflight <- struct{}{}:

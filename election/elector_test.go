@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +48,9 @@ type fakeAPI struct {
 	// a non-nil error is returned instead of performing it.
 	before func(verb, name string) error
 	log    []string // "verb name", every write the Elector attempted
+	// inBefore counts the writes held in before (a test's gate), which
+	// the rig does not wait for.
+	inBefore atomic.Int32
 }
 
 func init() {
@@ -84,7 +89,10 @@ func (a *fakeAPI) react(action k8stesting.Action) (bool, runtime.Object, error) 
 		return true, nil, errors.New("dial tcp 192.0.2.1:6443: connect: connection refused")
 	}
 	if before != nil {
-		if err := before(verb, name); err != nil {
+		a.inBefore.Add(1)
+		err := before(verb, name)
+		a.inBefore.Add(-1)
+		if err != nil {
 			return true, nil, err
 		}
 	}
@@ -240,7 +248,8 @@ func (r *rig) stop() {
 }
 
 // tick advances the fake clock by 10ms, renews the other nodes' leases
-// every 500ms, and gives the loop a moment of real time.
+// every 500ms, and waits until the Elector has done all it can at that
+// time (settle): no test depends on how fast the scheduler runs the loop.
 func (r *rig) tick() {
 	before := r.clk.Now()
 	r.clk.Step(10 * time.Millisecond)
@@ -249,7 +258,37 @@ func (r *rig) tick() {
 			r.api.put(NodeLeaseName(n), RoleNode, n)
 		}
 	}
-	time.Sleep(time.Millisecond)
+	r.settle()
+}
+
+// settle waits until the Elector is settled: it has seen every Lease the
+// API server holds and has nothing left to do but wait for the clock or a
+// gated write. Real time here is only a hang guard.
+func (r *rig) settle() {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !r.e.settled(r.api.leaseVersions(), int(r.api.inBefore.Load())) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the Elector did not settle at fake %v", r.clk.Now().Format("15:04:05.000"))
+		}
+		goruntime.Gosched()
+	}
+}
+
+// leaseVersions returns the resourceVersion of every Lease the API server
+// holds, by name.
+func (a *fakeAPI) leaseVersions() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	objs, err := a.client.Tracker().List(leasesGVR, coordinationv1.SchemeGroupVersion.WithKind("Lease"), testNS)
+	out := map[string]string{}
+	if err != nil {
+		return out
+	}
+	for _, l := range objs.(*coordinationv1.LeaseList).Items {
+		out[l.Name] = l.ResourceVersion
+	}
+	return out
 }
 
 // eventually ticks until cond holds (hang guard: 60s of fake time).
