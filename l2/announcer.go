@@ -19,6 +19,21 @@ import (
 // packet sockets (everything but Linux).
 var ErrUnimplemented = errors.New("l2: ARP/NDP announcing is only implemented on Linux")
 
+// DefaultRefresh is the refresh period the speaker's --refresh-interval
+// defaults to (Config.Refresh itself has no default: zero turns refreshes
+// off).
+const DefaultRefresh = 60 * time.Second
+
+// Defaults for the zero timing fields of Config.
+const (
+	defaultRescan   = 30 * time.Second
+	defaultRetryMin = time.Second
+	defaultRetryMax = 30 * time.Second
+)
+
+// defaultBurst is the takeover burst after the first announcement.
+var defaultBurst = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+
 // An Announcement says that this node holds Group and must answer for IPs.
 type Announcement struct {
 	// Group is the group (lease) name, for logs only; never a metric label.
@@ -50,7 +65,7 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Refresh is the period of gratuitous refreshes after the takeover
 	// burst, so switch FDB and client neighbour entries do not age out;
-	// 0 turns it off. The speaker's flag default is 60s.
+	// 0 turns it off. The speaker's flag default is DefaultRefresh.
 	Refresh time.Duration
 	// Burst are the offsets, after the first announcement, of the rest of
 	// the takeover burst. Nil means 0.5s, 1s and 2s.
@@ -188,16 +203,16 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 		a.clock = clock.RealClock{}
 	}
 	if a.burst == nil {
-		a.burst = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+		a.burst = defaultBurst
 	}
 	if a.rescan == 0 {
-		a.rescan = 30 * time.Second
+		a.rescan = defaultRescan
 	}
 	if a.retryMin == 0 {
-		a.retryMin = time.Second
+		a.retryMin = defaultRetryMin
 	}
 	if a.retryMax == 0 {
-		a.retryMax = 30 * time.Second
+		a.retryMax = defaultRetryMax
 	}
 	if cfg.ClaimBuffer <= 0 {
 		cfg.ClaimBuffer = 256

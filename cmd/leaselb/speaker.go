@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
@@ -15,6 +14,7 @@ import (
 	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
 	"github.com/leaselb/leaselb/internal/daemon"
 	"github.com/leaselb/leaselb/internal/speaker"
+	"github.com/leaselb/leaselb/l2"
 )
 
 // Client-side rate limits of the speaker. A node taking over 1,000 groups
@@ -50,7 +50,7 @@ func runSpeaker(ctx context.Context, args []string) error {
 		"how often the node lease is renewed while this node holds nothing")
 	rankStep := fs.Duration("rank-step", election.DefaultRankStep,
 		"how long each candidate waits after the one ranked before it before claiming a free VIP")
-	refresh := fs.Duration("refresh-interval", 60*time.Second,
+	refresh := fs.Duration("refresh-interval", l2.DefaultRefresh,
 		"period of gratuitous ARP / unsolicited NA refreshes for held VIPs, so switches and clients do not forget them; 0 turns them off")
 	if err := fs.Parse(args); err != nil {
 		return err
