@@ -3,8 +3,8 @@ package allocator
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
