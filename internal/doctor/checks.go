@@ -712,17 +712,17 @@ func speakerNodes(s *Snapshot) []*corev1.Node {
 // world is the speaker's view of the cluster built from the snapshot, so
 // that doctor asks speaker.World.Decide instead of re-deriving candidacy.
 func world(s *Snapshot) *speaker.World {
-	in := speaker.Inputs{Nodes: speakerNodes(s)}
-	for i := range s.Pools {
-		in.Pools = append(in.Pools, &s.Pools[i])
+	return speaker.NewWorld(speaker.Inputs{Nodes: speakerNodes(s), Pools: pointers(s.Pools),
+		Advertisements: pointers(s.Advertisements), EndpointSlices: pointers(s.EndpointSlices)})
+}
+
+// pointers returns pointers to the elements of list, in order.
+func pointers[T any](list []T) []*T {
+	out := make([]*T, len(list))
+	for i := range list {
+		out[i] = &list[i]
 	}
-	for i := range s.Advertisements {
-		in.Advertisements = append(in.Advertisements, &s.Advertisements[i])
-	}
-	for i := range s.EndpointSlices {
-		in.EndpointSlices = append(in.EndpointSlices, &s.EndpointSlices[i])
-	}
-	return speaker.NewWorld(in)
+	return out
 }
 
 // maxNodeReasons caps how many nodes' reasons one finding lists.
@@ -801,11 +801,7 @@ func checkVIPHolders(s *Snapshot, o Options) []Finding {
 	if f := unreadable(check, s, SourceServices, SourceLeases); f != nil {
 		return f
 	}
-	var svcs []*corev1.Service
-	for i := range s.Services {
-		svcs = append(svcs, &s.Services[i])
-	}
-	groups, _ := speaker.Groups(svcs, o.RequireClass)
+	groups, _ := speaker.Groups(pointers(s.Services), o.RequireClass)
 	w := world(s)
 	var out []Finding
 	held := 0

@@ -716,25 +716,11 @@ func TestDoctorAgreesWithSpeaker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// The speaker's answer, from objects built independently of doctor.
-			in := speaker.Inputs{}
-			var svcs []*corev1.Service
-			for i := range tt.nodes {
-				in.Nodes = append(in.Nodes, &tt.nodes[i])
-			}
-			for i := range tt.pools {
-				in.Pools = append(in.Pools, &tt.pools[i])
-			}
-			for i := range tt.ads {
-				in.Advertisements = append(in.Advertisements, &tt.ads[i])
-			}
-			for i := range tt.slices {
-				in.EndpointSlices = append(in.EndpointSlices, &tt.slices[i])
-			}
-			for i := range tt.svcs {
-				svcs = append(svcs, &tt.svcs[i])
-			}
-			groups, _ := speaker.Groups(svcs, false)
+			// The speaker's answer, from the table's objects, not through
+			// doctor's Snapshot.
+			in := speaker.Inputs{Nodes: pointers(tt.nodes), Pools: pointers(tt.pools),
+				Advertisements: pointers(tt.ads), EndpointSlices: pointers(tt.slices)}
+			groups, _ := speaker.Groups(pointers(tt.svcs), false)
 			if len(groups) != 1 {
 				t.Fatalf("table row makes %d groups, want 1", len(groups))
 			}
