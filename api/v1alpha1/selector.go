@@ -59,6 +59,24 @@ func (ad *L2Advertisement) Covers(p *IPAddressPool, poolSelectors []labels.Selec
 	return false
 }
 
+// SelectsNode reports whether the advertisement lets a node with labels
+// nodeLabels announce: it has no nodeSelectors, or one of nodeSelectors
+// (its spec.nodeSelectors converted with AsSelector) matches. A selector
+// that did not convert is left out by the caller and matches nothing, so
+// an advertisement whose only selectors are bad selects no node.
+func (ad *L2Advertisement) SelectsNode(nodeLabels map[string]string, nodeSelectors []labels.Selector) bool {
+	if len(ad.Spec.NodeSelectors) == 0 {
+		return true
+	}
+	set := labels.Set(nodeLabels)
+	for _, s := range nodeSelectors {
+		if s.Matches(set) {
+			return true
+		}
+	}
+	return false
+}
+
 // Serves reports whether leaselb serves Service s: it is of type
 // LoadBalancer and has spec.loadBalancerClass LoadBalancerClass, or no class
 // at all unless requireClass (the daemons' --require-class). The controller,

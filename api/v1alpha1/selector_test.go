@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 func TestCovers(t *testing.T) {
@@ -65,6 +66,37 @@ func TestServes(t *testing.T) {
 			s := &corev1.Service{Spec: corev1.ServiceSpec{Type: tt.typ, LoadBalancerClass: tt.class}}
 			if got := Serves(s, tt.requireClass); got != tt.want {
 				t.Errorf("Serves = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSelectsNode(t *testing.T) {
+	zoneB := LabelSelector{MatchLabels: map[string]string{"zone": "b"}}
+	bad := LabelSelector{MatchExpressions: []LabelSelectorRequirement{{Key: "zone", Operator: "Near", Values: []string{"b"}}}}
+	tests := []struct {
+		name      string
+		selectors []LabelSelector
+		labels    map[string]string
+		want      bool
+	}{
+		{"no nodeSelectors: every node", nil, map[string]string{"zone": "a"}, true},
+		{"selector matches", []LabelSelector{zoneB}, map[string]string{"zone": "b"}, true},
+		{"selector does not match", []LabelSelector{zoneB}, map[string]string{"zone": "a"}, false},
+		{"only a bad selector: no node", []LabelSelector{bad}, map[string]string{"zone": "b"}, false},
+		{"a bad selector next to a good one that matches", []LabelSelector{bad, zoneB}, map[string]string{"zone": "b"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ad := &L2Advertisement{Spec: L2AdvertisementSpec{NodeSelectors: tt.selectors}}
+			var sels []labels.Selector
+			for _, s := range tt.selectors {
+				if sel, err := s.AsSelector(); err == nil {
+					sels = append(sels, sel)
+				}
+			}
+			if got := ad.SelectsNode(tt.labels, sels); got != tt.want {
+				t.Errorf("SelectsNode = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -9,7 +9,6 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
 	"github.com/leaselb/leaselb/allocator"
@@ -555,7 +554,7 @@ func adNodes(ad *v1alpha1.L2Advertisement, nodes []*corev1.Node) ([]string, erro
 	}
 	var out []string
 	for _, n := range nodes {
-		if len(sels) == 0 || slices.ContainsFunc(sels, func(sel labels.Selector) bool { return sel.Matches(labels.Set(n.Labels)) }) {
+		if ad.SelectsNode(n.Labels, sels) {
 			out = append(out, n.Name)
 		}
 	}

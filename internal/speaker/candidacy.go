@@ -117,8 +117,6 @@ type poolView struct {
 
 type adView struct {
 	name       string
-	nodeSels   []labels.Selector // nil: every node
-	badSel     bool              // a nodeSelector did not parse: select no node
 	interfaces []string
 	selected   map[string]bool // node names it selects, computed once
 }
@@ -149,13 +147,11 @@ func NewWorld(in Inputs) *World {
 	poolSels := make([][]labels.Selector, len(ads))
 	for i, ad := range ads {
 		v := adView{name: ad.Name, interfaces: slices.Clone(ad.Spec.Interfaces)}
+		var nodeSels []labels.Selector // those that parse; a bad one matches nothing
 		for _, s := range ad.Spec.NodeSelectors {
-			sel, err := s.AsSelector()
-			if err != nil {
-				v.badSel = true
-				continue
+			if sel, err := s.AsSelector(); err == nil {
+				nodeSels = append(nodeSels, sel)
 			}
-			v.nodeSels = append(v.nodeSels, sel)
 		}
 		for _, s := range ad.Spec.IPAddressPoolSelectors {
 			if sel, err := s.AsSelector(); err == nil {
@@ -164,7 +160,7 @@ func NewWorld(in Inputs) *World {
 		}
 		v.selected = map[string]bool{}
 		for _, n := range in.Nodes {
-			if v.selects(n) {
+			if ad.SelectsNode(n.Labels, nodeSels) {
 				v.selected[n.Name] = true
 			}
 		}
@@ -433,21 +429,6 @@ func (v *groupView) hasLocalEndpoint(node string) bool {
 			continue
 		}
 		if e.ready[node] || (len(e.ready) == 0 && e.serving[node]) {
-			return true
-		}
-	}
-	return false
-}
-
-// selects reports whether the advertisement's nodeSelectors match n (any of
-// them; none means every node).
-func (a *adView) selects(n *corev1.Node) bool {
-	if len(a.nodeSels) == 0 {
-		return !a.badSel
-	}
-	set := labels.Set(n.Labels)
-	for _, s := range a.nodeSels {
-		if s.Matches(set) {
 			return true
 		}
 	}
