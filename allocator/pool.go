@@ -90,6 +90,9 @@ func ParseRange(entry string) (first, last netip.Addr, err error) {
 
 func parseRange(entry string) (span, error) {
 	s := strings.TrimSpace(entry)
+	if strings.Count(s, "-") > 1 {
+		return span{}, errorf(ErrInvalid, "%s has more than one dash; write a range as first-last", s)
+	}
 	if first, last, ok := strings.Cut(s, "-"); ok {
 		a, err := parseAddr(strings.TrimSpace(first))
 		if err != nil {

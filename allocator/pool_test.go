@@ -1,8 +1,10 @@
 package allocator
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,7 +43,7 @@ func TestParseRange(t *testing.T) {
 		{in: "fe80::1%eth0-fe80::2", err: "has a zone"},
 		{in: "::ffff:192.0.2.1-::ffff:192.0.2.9", err: "IPv4-mapped"},
 		{in: "::ffff:192.0.2.0/120", err: "IPv4-mapped"},
-		{in: "192.0.2.1-192.0.2.2-192.0.2.3", err: "is not an IP"},
+		{in: "192.0.2.1-192.0.2.2-192.0.2.3", err: "has more than one dash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -187,5 +189,36 @@ func TestStats(t *testing.T) {
 				t.Errorf("Stats = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// addressGrammar is api/v1alpha1/testdata/addresses.json, the table of pool
+// entries that the CRD's CEL rules (hack/tools/crdcheck) and ParseRange
+// must judge alike.
+type addressGrammar struct {
+	Entries []struct {
+		Address    string `json:"address"`
+		Want       string `json:"want"`
+		APIAccepts bool   `json:"apiAccepts"`
+	} `json:"entries"`
+}
+
+func TestParseRangeAgreesWithTheAPIGrammar(t *testing.T) {
+	data, err := os.ReadFile("../api/v1alpha1/testdata/addresses.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g addressGrammar
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range g.Entries {
+		_, _, err := ParseRange(e.Address)
+		switch {
+		case e.Want == "ok" && err != nil:
+			t.Errorf("ParseRange(%q) = %v; the table says it is valid", e.Address, err)
+		case e.Want != "ok" && (err == nil || !strings.Contains(err.Error(), e.Want)):
+			t.Errorf("ParseRange(%q) = %v; want an error containing %q", e.Address, err, e.Want)
+		}
 	}
 }

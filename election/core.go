@@ -47,7 +47,7 @@ type write struct {
 	holder      string
 	annotations map[string]string
 	transitions int32
-	reason      string
+	reason      Reason
 	sent        time.Time
 }
 
@@ -136,6 +136,8 @@ type ownLease struct {
 	sends    map[string]time.Time
 	order    []string
 	echoSent time.Time // send time of the newest renewal whose echo we saw
+	// period is the renewal period the last plan chose (renewPeriod).
+	period time.Duration
 }
 
 // heldGroup is a group this node holds.
@@ -158,23 +160,15 @@ const (
 type note struct {
 	kind    noteKind
 	group   string
-	reason  string
+	reason  Reason
 	latency time.Duration // noteWon: from claimable to won
-}
-
-// timings are the protocol's durations.
-type timings struct {
-	renew    time.Duration // node lease renew period while holding
-	duration time.Duration // node lease duration
-	idle     time.Duration // node lease renew period while holding nothing
-	rankStep time.Duration
 }
 
 // core holds the election state of one node. It is not safe for concurrent
 // use: the Elector's loop owns it.
 type core struct {
 	node string
-	t    timings
+	t    Timing // with defaults applied
 
 	synced    bool
 	stopping  bool
@@ -196,7 +190,7 @@ type core struct {
 	notes       []note
 }
 
-func newCore(node string, t timings) *core {
+func newCore(node string, t Timing) *core {
 	return &core{
 		node:  node,
 		t:     t,
@@ -310,10 +304,10 @@ func (c *core) lost(group string, now time.Time) {
 		return
 	}
 	own := c.held[group].rv
-	c.drop(group, "fenced")
+	c.drop(group, ReasonFenced)
 	v := c.vip(group)
 	v.mine = nil
-	v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, v.cacheRV(), own, now.Add(c.t.duration)
+	v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, v.cacheRV(), own, now.Add(c.t.NodeLeaseDuration)
 }
 
 // stillBlocked reports whether v's block holds: the cache shows nothing
@@ -323,7 +317,7 @@ func (v *vipState) stillBlocked() bool {
 	return v.blocked && (rv == v.blockRV || (v.blockOwnRV != "" && rv == v.blockOwnRV))
 }
 
-func (c *core) drop(group, reason string) {
+func (c *core) drop(group string, reason Reason) {
 	if _, ok := c.held[group]; !ok {
 		return
 	}
@@ -349,7 +343,7 @@ func (c *core) nodeBase(node string) time.Time {
 // live node look dead. When not expired it returns when to look again, or
 // echoAfter: the time after which a renewal of ours must have been sent.
 func (c *core) expired(holder string, now time.Time) (exp bool, again, echoAfter time.Time) {
-	at := c.nodeBase(holder).Add(c.t.duration)
+	at := c.nodeBase(holder).Add(c.t.NodeLeaseDuration)
 	if now.Before(at) {
 		return false, at, time.Time{}
 	}
@@ -374,14 +368,14 @@ func (c *core) live(node string, now time.Time, holders map[string]int) bool {
 		// lease yet, so give it the benefit of the doubt until an idle
 		// speaker would have shown up; otherwise every node ranks itself
 		// first and the fastest takes every group.
-		return now.Sub(c.resumed) < c.t.idle+c.t.duration
+		return now.Sub(c.resumed) < c.t.IdleRenew+c.t.NodeLeaseDuration
 	}
 	if !n.exists {
 		return false
 	}
-	window := c.t.idle + c.t.duration
+	window := c.t.IdleRenew + c.t.NodeLeaseDuration
 	if holders[node] > 0 {
-		window = c.t.duration
+		window = c.t.NodeLeaseDuration
 	}
 	return now.Sub(c.nodeBase(node)) < window
 }
@@ -399,7 +393,7 @@ func (c *core) holderCounts() map[string]int {
 // ownFresh reports whether our node lease was renewed recently enough that
 // a claim made now will not look expired to the others.
 func (c *core) ownFresh(now time.Time) bool {
-	return c.own.okOnce && !c.own.failing && now.Sub(c.own.okSent) < c.t.duration/2
+	return c.own.okOnce && !c.own.failing && now.Sub(c.own.okSent) < c.t.NodeLeaseDuration/2
 }
 
 // planner accumulates one plan.
@@ -444,7 +438,7 @@ func (c *core) plan(now time.Time) ([]write, time.Time) {
 	// is not ours, whoever changed it.
 	for g := range c.held {
 		if lv := c.vip(g).view(); lv == nil || lv.holder != c.node {
-			c.drop(g, "superseded")
+			c.drop(g, ReasonSuperseded)
 		}
 	}
 	p.holders = c.holderCounts()
@@ -495,7 +489,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	_, held := c.held[name]
 	if !spec.Candidate {
 		v.claimableSince = time.Time{}
-		reason := "notCandidate"
+		reason := ReasonNotCandidate
 		if spec.Reason != "" {
 			reason = spec.Reason
 		}
@@ -508,7 +502,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	if held {
 		if !maps.Equal(lv.annotations, spec.Annotations) {
 			c.start(p, v, write{kind: writeRefresh, name: name, rv: lv.rv, holder: c.node,
-				annotations: spec.Annotations, transitions: lv.transitions, reason: "annotations"})
+				annotations: spec.Annotations, transitions: lv.transitions, reason: ReasonAnnotations})
 		}
 		return
 	}
@@ -521,17 +515,18 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 			return
 		}
 		c.start(p, v, write{kind: writeClaim, name: name, rv: lv.rv, holder: c.node,
-			annotations: spec.Annotations, transitions: lv.transitions, reason: "adopted"})
+			annotations: spec.Annotations, transitions: lv.transitions, reason: ReasonAdopted})
 		return
 	}
-	var reason, gone string
+	var reason Reason
+	var gone string
 	switch {
 	case lv == nil:
-		reason = "new"
+		reason = ReasonNew
 	case lv.holder == "":
 		// The node that released it is still live but will not claim
 		// it back: rank without it, so the next node claims at once.
-		reason, gone = "released", lv.annotations[AnnotationReleasedBy]
+		reason, gone = ReasonReleased, lv.annotations[AnnotationReleasedBy]
 	default:
 		exp, again, echo := c.expired(lv.holder, p.now)
 		if !exp {
@@ -540,7 +535,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 			p.wantEcho(echo)
 			return
 		}
-		reason, gone = "expired", lv.holder
+		reason, gone = ReasonExpired, lv.holder
 	}
 	if v.claimableSince.IsZero() {
 		v.claimableSince = p.now
@@ -553,7 +548,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	}
 	live = append(live, c.node)
 	rank := rankOf(c.node, name, live)
-	if readyAt := v.claimableSince.Add(time.Duration(rank) * c.t.rankStep); p.now.Before(readyAt) {
+	if readyAt := v.claimableSince.Add(time.Duration(rank) * c.t.RankStep); p.now.Before(readyAt) {
 		p.at(readyAt)
 		return
 	}
@@ -568,7 +563,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	c.start(p, v, w)
 }
 
-func (c *core) releaseOf(name string, lv *leaseView, reason string) write {
+func (c *core) releaseOf(name string, lv *leaseView, reason Reason) write {
 	a := maps.Clone(lv.annotations)
 	if a == nil {
 		a = map[string]string{}
@@ -592,7 +587,7 @@ func (c *core) planGC(p *planner) {
 		v := c.vips[name]
 		lv := v.view()
 		if lv == nil {
-			c.drop(name, "removed")
+			c.drop(name, ReasonRemoved)
 			if v.cache == nil && v.mine == nil && !v.inflight {
 				delete(c.vips, name)
 			}
@@ -602,14 +597,14 @@ func (c *core) planGC(p *planner) {
 			continue
 		}
 		if lv.holder == c.node {
-			c.drop(name, "removed")
-			c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: "removed"})
+			c.drop(name, ReasonRemoved)
+			c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: ReasonRemoved})
 			continue
 		}
 		if !c.own.okOnce || c.own.failing {
 			continue
 		}
-		if end := v.seen.Add(c.t.duration); p.now.Before(end) {
+		if end := v.seen.Add(c.t.NodeLeaseDuration); p.now.Before(end) {
 			p.at(end)
 			continue
 		}
@@ -624,7 +619,7 @@ func (c *core) planGC(p *planner) {
 				continue
 			}
 		}
-		c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: "orphaned"})
+		c.start(p, v, write{kind: writeDelete, name: name, rv: lv.rv, reason: ReasonOrphaned})
 	}
 	c.planNodeGC(p)
 }
@@ -660,7 +655,7 @@ func (c *core) planNodeGC(p *planner) {
 		// node is back) or we try again on the next plan after a while.
 		st.deleting = true
 		p.writes = append(p.writes, write{kind: writeDeleteNode, name: NodeLeaseName(n), rv: st.rv,
-			reason: "nodeGone", sent: p.now})
+			reason: ReasonNodeGone, sent: p.now})
 	}
 }
 
@@ -677,17 +672,25 @@ func (c *core) lowestLive(p *planner) bool {
 	return true
 }
 
+// renewPeriod is how often the node lease is due under plan p: fast while
+// any lease names us, held or not yet (an adoption or release pending), as
+// the others judge those leases by our node lease, and while a claim or a
+// judgement waits for a renewal of ours; slow otherwise. It is the one rule:
+// the Elector's Healthy expects renewals at the period it last chose.
+func (c *core) renewPeriod(p *planner) time.Duration {
+	if len(c.held) > 0 || p.holders[c.node] > 0 || p.needFresh || !p.echoAfter.IsZero() {
+		return c.t.NodeLeaseRenew
+	}
+	return c.t.IdleRenew
+}
+
 func (c *core) planRenew(p *planner) {
-	if c.own.inflight {
+	o := &c.own
+	o.period = c.renewPeriod(p)
+	if o.inflight {
 		return
 	}
-	o := &c.own
-	period := c.t.idle
-	// Renew fast while any lease names us, held or not yet (an adoption
-	// or release pending): the others judge those leases by our node lease.
-	if len(c.held) > 0 || p.holders[c.node] > 0 || p.needFresh || !p.echoAfter.IsZero() {
-		period = c.t.renew
-	}
+	period := o.period
 	next := o.lastSent.Add(period)
 	due := o.lastSent.IsZero() || !p.now.Before(next)
 	if !o.failing {
@@ -697,7 +700,7 @@ func (c *core) planRenew(p *planner) {
 		if !p.echoAfter.IsZero() && o.lastSent.Before(p.echoAfter) {
 			due = true
 		}
-	} else if fast := o.lastSent.Add(c.t.renew); fast.Before(next) {
+	} else if fast := o.lastSent.Add(c.t.NodeLeaseRenew); fast.Before(next) {
 		// Keep trying at the fast rate, so we are back soon after an outage.
 		next = fast
 		due = due || !p.now.Before(fast)
@@ -735,18 +738,18 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 	switch out {
 	case outcomeConflict:
 		v.mine = nil
-		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(c.t.duration)
+		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(c.t.NodeLeaseDuration)
 		switch w.kind {
 		case writeClaim:
 			c.note(note{kind: noteLost, group: w.name, reason: w.reason})
 		case writeRefresh:
 			// Someone wrote the lease we hold since we last read it: by
 			// the lease rules it is no longer ours.
-			c.drop(w.name, "superseded")
+			c.drop(w.name, ReasonSuperseded)
 		}
 		return
 	case outcomeFailed:
-		v.retryAt = now.Add(c.t.renew)
+		v.retryAt = now.Add(c.t.NodeLeaseRenew)
 		return
 	}
 	switch w.kind {
@@ -832,7 +835,7 @@ func (c *core) shutdown(now time.Time) []write {
 	sort.Strings(names)
 	for _, name := range names {
 		v := c.vips[name]
-		c.drop(name, "shutdown")
+		c.drop(name, ReasonShutdown)
 		lv := v.view()
 		if v.inflight || lv == nil || lv.holder != c.node {
 			continue
@@ -840,7 +843,7 @@ func (c *core) shutdown(now time.Time) []write {
 		if v.stillBlocked() {
 			continue
 		}
-		w := c.releaseOf(name, lv, "shutdown")
+		w := c.releaseOf(name, lv, ReasonShutdown)
 		w.sent = now
 		v.inflight = true
 		ws = append(ws, w)

@@ -32,7 +32,7 @@ func TestExpired(t *testing.T) {
 		{"watch resumed a duration ago", 1 * time.Second, 60 * time.Second, 62100 * time.Millisecond, 62200 * time.Millisecond, true, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCore("n1", timings{renew: DefaultNodeLeaseRenew, duration: D, idle: DefaultIdleRenew, rankStep: DefaultRankStep})
+			c := newCore("n1", Timing{NodeLeaseDuration: D}.WithDefaults())
 			c.resumed = at(tc.resumed)
 			c.nodes["n2"] = &nodeState{exists: true, rv: "7", changed: at(tc.changed)}
 			c.own.echoSent = at(tc.echoSent)
@@ -69,7 +69,7 @@ func TestLive(t *testing.T) {
 		{"lease deleted", &nodeState{exists: false, changed: at(10 * time.Second)}, false, 0, 11 * time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCore("n1", timings{renew: DefaultNodeLeaseRenew, duration: DefaultNodeLeaseDuration, idle: DefaultIdleRenew, rankStep: DefaultRankStep})
+			c := newCore("n1", Timing{}.WithDefaults())
 			c.resumed = at(tc.resumed)
 			if tc.node != nil {
 				c.nodes["n2"] = tc.node
@@ -136,7 +136,7 @@ func TestLostIgnoresOurOwnEcho(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCore("n1", timings{renew: DefaultNodeLeaseRenew, duration: DefaultNodeLeaseDuration, idle: DefaultIdleRenew, rankStep: DefaultRankStep})
+			c := newCore("n1", Timing{}.WithDefaults())
 			v := c.vip("vip-192.0.2.10")
 			v.cache = &leaseView{rv: "5"}                            // before our claim's echo
 			c.held["vip-192.0.2.10"] = heldGroup{since: t0, rv: "6"} // our claim wrote rv 6

@@ -13,6 +13,14 @@
 // when a node lease was last seen to change, never from a timestamp another
 // node wrote.
 //
+// Files: core.go is the pure state machine (plan returns the writes, done
+// takes their results, renewPeriod is the one renewal-period rule);
+// elector.go runs it against the informer and the API server and answers
+// the speaker (Held, Holder, NodeOfMAC, CacheCurrentSince); rank.go ranks
+// candidates by rendezvous hashing; timing.go holds every timing default
+// and the rules between them (Timing.Validate, which the command calls);
+// reason.go names the reasons in logs, metrics and Events.
+//
 // It must never: open a socket or touch the network other than through the
 // Kubernetes client; hold a group before a conditional write of its lease
 // succeeded (including after a restart); overwrite a lease another node

@@ -1,12 +1,15 @@
 package election
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,18 +34,19 @@ const (
 	RoleVIP = "vip"
 	// NodeLeasePrefix starts every node lease name: node-<nodeName>.
 	NodeLeasePrefix = "node-"
+	// AnnotationMACs on a node lease lists the MACs of the node's
+	// announcing interfaces, comma-separated (the speaker sets it through
+	// SetNodeAnnotations), so every speaker can tell a successor's
+	// gratuitous ARP from a foreign host's: see NodeOfMAC.
+	AnnotationMACs = "leaselb.io/macs"
 	// AnnotationReleasedBy on a released VIP lease names the node that
 	// released it; the other candidates rank without it, so the next one
 	// claims at once.
 	AnnotationReleasedBy = "leaselb.io/released-by"
 )
 
-// Defaults for the zero values of Config.
+// Defaults for the zero values of Config other than its Timing (timing.go).
 const (
-	DefaultNodeLeaseRenew    = 500 * time.Millisecond
-	DefaultNodeLeaseDuration = 2 * time.Second
-	DefaultIdleRenew         = 10 * time.Second
-	DefaultRankStep          = 200 * time.Millisecond
 	// DefaultMaxInflight bounds the VIP lease writes in flight at once, so
 	// a node lease renewal never queues behind a thousand claims in the
 	// client's rate limiter.
@@ -70,7 +74,7 @@ var ErrAPIUnreachable = errors.New("election: API server unreachable")
 func NodeLeaseName(node string) string { return NodeLeasePrefix + node }
 
 // Config is what an Elector needs. Client, Leases, Namespace and Node are
-// required; zero durations take the defaults above.
+// required; zero durations take the defaults in timing.go.
 type Config struct {
 	// Client performs the writes (create, update, delete of Leases); reads
 	// come from Leases.
@@ -85,18 +89,9 @@ type Config struct {
 	Node string
 	// Clock is the clock every timing decision uses; nil means the real one.
 	Clock clock.WithTicker
-	// NodeLeaseRenew is how often the node lease is renewed while this node
-	// holds at least one group.
-	NodeLeaseRenew time.Duration
-	// NodeLeaseDuration is how long a node lease may stay unchanged, as seen
-	// on the observer's clock, before the groups of its node may be taken.
-	NodeLeaseDuration time.Duration
-	// IdleRenew is how often the node lease is renewed while this node holds
-	// nothing.
-	IdleRenew time.Duration
-	// RankStep is how long each rank waits after the one before it before
-	// claiming a free group.
-	RankStep time.Duration
+	// Timing holds the election's durations; see Timing.Validate for the
+	// rules between them.
+	Timing
 	// MaxInflight bounds the VIP lease writes in flight (default 64).
 	MaxInflight int
 	// NodeAnnotations are written on the node lease.
@@ -114,8 +109,9 @@ type GroupSpec struct {
 	Name string
 	// Candidate says whether this node may hold the group.
 	Candidate bool
-	// Reason says why not, when !Candidate (for logs and metrics).
-	Reason string
+	// Reason says why not, when !Candidate: the speaker's own vocabulary,
+	// which the drop and the release then carry (logs, metrics).
+	Reason Reason
 	// Candidates are every node eligible for the group, this one included
 	// when Candidate; they are ranked by rendezvous hash.
 	Candidates []string
@@ -157,8 +153,21 @@ type Elector struct {
 	started  time.Time // when the informer synced: the first renewal is due
 	period   time.Duration
 	failing  bool
+	echoSent time.Time     // core.own.echoSent, for CacheCurrentSince
 	inflight chan struct{} // semaphore for VIP writes
+
+	// What settled reads, so tests can step a fake clock without
+	// sleeping: the loop's wait, the writes under way and the last
+	// resourceVersion the handler saw of each Lease (guarded by mu).
+	waiting  atomic.Pointer[waitState]
+	writing  atomic.Int32
+	observed map[string]string
 }
+
+// waitState is one wait of Run's loop: until when, if a timer is set. A
+// channel's length cannot tell whether it fired (a send to a parked
+// receiver skips the buffer), the clock can.
+type waitState struct{ until time.Time }
 
 // New checks cfg and returns an Elector; it registers its event handler on
 // cfg.Leases at once, so it sees the informer's initial list.
@@ -179,24 +188,12 @@ func New(cfg Config) (*Elector, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
+	if err := cfg.Timing.Validate(); err != nil {
+		return nil, err
 	}
-	def(&cfg.NodeLeaseRenew, DefaultNodeLeaseRenew)
-	def(&cfg.NodeLeaseDuration, DefaultNodeLeaseDuration)
-	def(&cfg.IdleRenew, DefaultIdleRenew)
-	def(&cfg.RankStep, DefaultRankStep)
+	cfg.Timing = cfg.Timing.WithDefaults()
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = DefaultMaxInflight
-	}
-	if cfg.NodeLeaseRenew >= cfg.NodeLeaseDuration {
-		return nil, fmt.Errorf("%w: node lease renew period %v is not shorter than its duration %v; renew at most every duration/3",
-			ErrConfig, cfg.NodeLeaseRenew, cfg.NodeLeaseDuration)
-	}
-	if cfg.IdleRenew < cfg.NodeLeaseRenew {
-		cfg.IdleRenew = cfg.NodeLeaseRenew
 	}
 	e := &Elector{
 		cfg:        cfg,
@@ -205,6 +202,7 @@ func New(cfg Config) (*Elector, error) {
 		wake:       make(chan struct{}, 1),
 		changed:    make(chan struct{}, 1),
 		nodeAnnots: maps.Clone(cfg.NodeAnnotations),
+		observed:   map[string]string{},
 		inflight:   make(chan struct{}, cfg.MaxInflight),
 		started:    cfg.Clock.Now(),
 		period:     cfg.IdleRenew,
@@ -226,11 +224,41 @@ func New(cfg Config) (*Elector, error) {
 	return e, nil
 }
 
+// settled reports, for tests on a fake clock, that the Elector has done
+// everything it can until the clock moves or something new happens: its
+// handler has seen every Lease at the resourceVersion leases gives (name to
+// resourceVersion, as the API server holds them), its loop waits with
+// nothing in its inbox and no timer due on the clock, and its only writes
+// under way are the blocked ones the test holds back. Before the informer
+// has synced it is never settled.
+func (e *Elector) settled(leases map[string]string, blocked int) bool {
+	w := e.waiting.Load()
+	if w == nil || (!w.until.IsZero() && !e.clock.Now().Before(w.until)) || int(e.writing.Load()) > blocked {
+		return false
+	}
+	e.snapMu.Lock()
+	synced := e.synced
+	e.snapMu.Unlock()
+	if !synced {
+		return false // the loop polls the informer in real time until then
+	}
+	e.mu.Lock()
+	quiet := len(e.inbox) == 0 && maps.Equal(e.observed, leases)
+	e.mu.Unlock()
+	// Still the same wait: the loop did not run in between.
+	return quiet && e.waiting.Load() == w
+}
+
 // push queues f for the loop and wakes it; it never blocks.
 func (e *Elector) push(f func(*core, time.Time)) {
 	e.mu.Lock()
 	e.inbox = append(e.inbox, f)
 	e.mu.Unlock()
+	e.kick()
+}
+
+// kick wakes the loop; it never blocks.
+func (e *Elector) kick() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -263,13 +291,29 @@ func (e *Elector) observe(obj any, deleted bool) {
 	if !deleted {
 		lv = viewOf(l)
 	}
+	var f func(*core, time.Time)
 	switch {
 	case role == RoleNode && strings.HasPrefix(l.Name, NodeLeasePrefix):
 		node := strings.TrimPrefix(l.Name, NodeLeasePrefix)
-		e.push(func(c *core, now time.Time) { c.observeNode(node, lv, now) })
+		f = func(c *core, now time.Time) { c.observeNode(node, lv, now) }
 	case role == RoleVIP:
 		name := l.Name
-		e.push(func(c *core, now time.Time) { c.observeVIP(name, lv, now) })
+		f = func(c *core, now time.Time) { c.observeVIP(name, lv, now) }
+	}
+	// Record what was seen in the same step as queueing it, so settled
+	// never sees the one without the other.
+	e.mu.Lock()
+	if deleted {
+		delete(e.observed, l.Name)
+	} else {
+		e.observed[l.Name] = l.ResourceVersion
+	}
+	if f != nil {
+		e.inbox = append(e.inbox, f)
+	}
+	e.mu.Unlock()
+	if f != nil {
+		e.kick()
 	}
 }
 
@@ -297,7 +341,7 @@ func (e *Elector) SetGroups(groups []GroupSpec) {
 }
 
 // SetNodeAnnotations replaces the annotations written on the node lease
-// from its next renewal on (the speaker publishes leaselb.io/macs there).
+// from its next renewal on (the speaker publishes AnnotationMACs there).
 func (e *Elector) SetNodeAnnotations(a map[string]string) {
 	e.mu.Lock()
 	e.nodeAnnots = maps.Clone(a)
@@ -337,6 +381,37 @@ func (e *Elector) Holder(group string) (node string, ok bool) {
 	return *l.Spec.HolderIdentity, true
 }
 
+// NodeOfMAC returns the node whose node lease lists mac in AnnotationMACs,
+// as the cache shows it, or "" when no node lease does.
+func (e *Elector) NodeOfMAC(mac net.HardwareAddr) string {
+	for _, obj := range e.cfg.Leases.GetIndexer().List() {
+		l, ok := obj.(*coordinationv1.Lease)
+		if !ok || l.Namespace != e.cfg.Namespace || l.Labels[RoleLabel] != RoleNode || !strings.HasPrefix(l.Name, NodeLeasePrefix) {
+			continue
+		}
+		for _, m := range strings.Split(l.Annotations[AnnotationMACs], ",") {
+			if hw, err := net.ParseMAC(strings.TrimSpace(m)); err == nil && bytes.Equal(hw, mac) {
+				return strings.TrimPrefix(l.Name, NodeLeasePrefix)
+			}
+		}
+	}
+	return ""
+}
+
+// CacheCurrentSince returns the send time, on the Elector's clock, of the
+// newest renewal of our node lease that the Lease watch has delivered back
+// (zero: none yet). Everything committed before that renewal is in the
+// cache; and since the others saw our node lease change after that time,
+// none of them can judge us expired before it plus the node-lease duration.
+func (e *Elector) CacheCurrentSince() time.Time {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	return e.echoSent
+}
+
+// Timing returns the durations the Elector runs with, defaults applied.
+func (e *Elector) Timing() Timing { return e.cfg.Timing }
+
 // Healthy returns nil when the Lease informer has synced and the node lease
 // was renewed when it should have been; the error says which is wrong.
 func (e *Elector) Healthy() error {
@@ -368,12 +443,7 @@ func (e *Elector) Healthy() error {
 // group it holds (bounded to about a second) and returns nil. Call it once
 // per Elector.
 func (e *Elector) Run(ctx context.Context) error {
-	c := newCore(e.cfg.Node, timings{
-		renew:    e.cfg.NodeLeaseRenew,
-		duration: e.cfg.NodeLeaseDuration,
-		idle:     e.cfg.IdleRenew,
-		rankStep: e.cfg.RankStep,
-	})
+	c := newCore(e.cfg.Node, e.cfg.Timing)
 	e.log.Info("election starting",
 		zap.String("namespace", e.cfg.Namespace),
 		zap.Duration("nodeLeaseRenew", e.cfg.NodeLeaseRenew),
@@ -416,9 +486,11 @@ func (e *Elector) Run(ctx context.Context) error {
 			// time on purpose: this is not a protocol timing.
 			syncPoll = time.After(10 * time.Millisecond)
 		}
+		e.waiting.Store(&waitState{until: wake})
 		select {
 		case <-syncPoll:
 		case <-ctx.Done():
+			e.waiting.Store(nil)
 			if timer != nil {
 				timer.Stop()
 			}
@@ -428,6 +500,7 @@ func (e *Elector) Run(ctx context.Context) error {
 		case <-timerC:
 			timer, timerC = nil, nil
 		}
+		e.waiting.Store(nil)
 	}
 }
 
@@ -448,18 +521,18 @@ func (e *Elector) report(c *core) {
 		g := zap.String("lease", n.group)
 		switch n.kind {
 		case noteWon:
-			e.log.Info("group won", zap.String("group", n.group), g, zap.String("reason", n.reason), zap.Duration("latency", n.latency))
+			e.log.Info("group won", zap.String("group", n.group), g, zap.Stringer("reason", n.reason), zap.Duration("latency", n.latency))
 			e.m.elections.WithLabelValues("won").Inc()
-			e.m.handovers.WithLabelValues("in", n.reason).Inc()
-			if n.reason != "adopted" {
+			e.m.handovers.WithLabelValues("in", n.reason.String()).Inc()
+			if n.reason != ReasonAdopted {
 				e.m.claimLatency.Observe(n.latency.Seconds())
 			}
 		case noteLost:
-			e.log.Debug("claim lost a race", zap.String("group", n.group), g, zap.String("reason", n.reason))
+			e.log.Debug("claim lost a race", zap.String("group", n.group), g, zap.Stringer("reason", n.reason))
 			e.m.elections.WithLabelValues("lost").Inc()
 		case noteDropped:
-			e.log.Info("group no longer held", zap.String("group", n.group), g, zap.String("reason", n.reason))
-			e.m.handovers.WithLabelValues("out", n.reason).Inc()
+			e.log.Info("group no longer held", zap.String("group", n.group), g, zap.Stringer("reason", n.reason))
+			e.m.handovers.WithLabelValues("out", n.reason.String()).Inc()
 		case noteResumed:
 			e.log.Info("node lease renewed again; judging nobody expired for one node-lease duration",
 				zap.String("lease", NodeLeaseName(e.cfg.Node)))
@@ -474,10 +547,9 @@ func (e *Elector) report(c *core) {
 		e.renewOK = c.own.okSent
 	}
 	e.failing = c.own.failing
-	if len(c.held) > 0 {
-		e.period = e.cfg.NodeLeaseRenew
-	} else {
-		e.period = e.cfg.IdleRenew
+	e.echoSent = c.own.echoSent
+	if c.own.period > 0 {
+		e.period = c.own.period
 	}
 	changed := c.heldChanged
 	if changed {
@@ -497,7 +569,9 @@ func (e *Elector) report(c *core) {
 // perform starts w in its own goroutine; the result comes back through the
 // inbox.
 func (e *Elector) perform(ctx context.Context, w write) {
+	e.writing.Add(1)
 	go func() {
+		defer e.writing.Add(-1) // after the push below
 		if w.kind != writeRenew && w.kind != writeDeleteNode {
 			select {
 			case e.inflight <- struct{}{}:
@@ -561,7 +635,7 @@ func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
 		}
 	}
 	fields := []zap.Field{zap.String("lease", w.name), zap.String("write", w.kind.String()),
-		zap.String("verb", verb), zap.String("resourceVersion", w.rv), zap.String("reason", w.reason)}
+		zap.String("verb", verb), zap.String("resourceVersion", w.rv), zap.Stringer("reason", w.reason)}
 	if err != nil {
 		e.log.Debug("lease write failed", append(fields, zap.Error(err))...)
 		return out, ""

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	goruntime "runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +48,9 @@ type fakeAPI struct {
 	// a non-nil error is returned instead of performing it.
 	before func(verb, name string) error
 	log    []string // "verb name", every write the Elector attempted
+	// inBefore counts the writes held in before (a test's gate), which
+	// the rig does not wait for.
+	inBefore atomic.Int32
 }
 
 func init() {
@@ -82,7 +89,10 @@ func (a *fakeAPI) react(action k8stesting.Action) (bool, runtime.Object, error) 
 		return true, nil, errors.New("dial tcp 192.0.2.1:6443: connect: connection refused")
 	}
 	if before != nil {
-		if err := before(verb, name); err != nil {
+		a.inBefore.Add(1)
+		err := before(verb, name)
+		a.inBefore.Add(-1)
+		if err != nil {
 			return true, nil, err
 		}
 	}
@@ -212,7 +222,7 @@ func newRig(t testing.TB, api *fakeAPI) *rig {
 	inf := f.Coordination().V1().Leases().Informer()
 	clk := testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	e, err := New(Config{Client: api.client, Leases: inf, Namespace: testNS, Node: me, Clock: clk,
-		NodeAnnotations: map[string]string{"leaselb.io/macs": "02:00:00:00:00:01"},
+		NodeAnnotations: map[string]string{AnnotationMACs: "02:00:00:00:00:01"},
 		Registerer:      prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +248,8 @@ func (r *rig) stop() {
 }
 
 // tick advances the fake clock by 10ms, renews the other nodes' leases
-// every 500ms, and gives the loop a moment of real time.
+// every 500ms, and waits until the Elector has done all it can at that
+// time (settle): no test depends on how fast the scheduler runs the loop.
 func (r *rig) tick() {
 	before := r.clk.Now()
 	r.clk.Step(10 * time.Millisecond)
@@ -247,7 +258,37 @@ func (r *rig) tick() {
 			r.api.put(NodeLeaseName(n), RoleNode, n)
 		}
 	}
-	time.Sleep(time.Millisecond)
+	r.settle()
+}
+
+// settle waits until the Elector is settled: it has seen every Lease the
+// API server holds and has nothing left to do but wait for the clock or a
+// gated write. Real time here is only a hang guard.
+func (r *rig) settle() {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !r.e.settled(r.api.leaseVersions(), int(r.api.inBefore.Load())) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the Elector did not settle at fake %v", r.clk.Now().Format("15:04:05.000"))
+		}
+		goruntime.Gosched()
+	}
+}
+
+// leaseVersions returns the resourceVersion of every Lease the API server
+// holds, by name.
+func (a *fakeAPI) leaseVersions() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	objs, err := a.client.Tracker().List(leasesGVR, coordinationv1.SchemeGroupVersion.WithKind("Lease"), testNS)
+	out := map[string]string{}
+	if err != nil {
+		return out
+	}
+	for _, l := range objs.(*coordinationv1.LeaseList).Items {
+		out[l.Name] = l.ResourceVersion
+	}
+	return out
 }
 
 // eventually ticks until cond holds (hang guard: 60s of fake time).
@@ -641,12 +682,70 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no namespace", Config{Client: api.client, Leases: inf, Node: me}},
 		{"no node", Config{Client: api.client, Leases: inf, Namespace: testNS}},
 		{"renew not shorter than duration", Config{Client: api.client, Leases: inf, Namespace: testNS, Node: me,
-			NodeLeaseRenew: 2 * time.Second, NodeLeaseDuration: time.Second}},
+			Timing: Timing{NodeLeaseRenew: 2 * time.Second, NodeLeaseDuration: time.Second}}},
+		{"idle renew shorter than renew", Config{Client: api.client, Leases: inf, Namespace: testNS, Node: me,
+			Timing: Timing{NodeLeaseRenew: time.Second, NodeLeaseDuration: 4 * time.Second, IdleRenew: 500 * time.Millisecond}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(tc.cfg); !errors.Is(err, ErrConfig) {
 				t.Errorf("New() error = %v, want ErrConfig", err)
 			}
 		})
+	}
+}
+
+func TestTimingValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		t    Timing
+		want string // substring of the error; "" = valid
+	}{
+		{"defaults", Timing{}, ""},
+		{"renew exactly half the duration", Timing{NodeLeaseRenew: time.Second, NodeLeaseDuration: 2 * time.Second}, ""},
+		{"renew over half the duration", Timing{NodeLeaseRenew: 1100 * time.Millisecond, NodeLeaseDuration: 2 * time.Second}, "at most every duration/2"},
+		{"renew over half the default duration", Timing{NodeLeaseRenew: 1500 * time.Millisecond}, "more than half of --node-lease-duration (2s)"},
+		{"idle equal to renew", Timing{NodeLeaseRenew: time.Second, NodeLeaseDuration: 4 * time.Second, IdleRenew: time.Second}, ""},
+		{"idle below renew", Timing{NodeLeaseRenew: time.Second, NodeLeaseDuration: 4 * time.Second, IdleRenew: 900 * time.Millisecond}, "--idle-renew (900ms) is shorter"},
+		{"negative rank step", Timing{RankStep: -time.Millisecond}, "must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.t.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tc.want != "" && (!errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Validate() = %v, want ErrConfig saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNodeOfMACAndCacheCurrentSince(t *testing.T) {
+	api := newFakeAPI()
+	peer := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: NodeLeaseName("node-c"), Namespace: testNS, ResourceVersion: "1",
+		Labels:      map[string]string{RoleLabel: RoleNode},
+		Annotations: map[string]string{AnnotationMACs: "02:00:00:00:00:0B, 02:00:00:00:00:0c"}}}
+	if err := api.client.Tracker().Create(leasesGVR, peer, testNS); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, api)
+	start := r.clk.Now()
+	r.eventually("our first renewal echoed", func() bool { return !r.e.CacheCurrentSince().IsZero() })
+	if since := r.e.CacheCurrentSince(); since.Before(start) || since.After(r.clk.Now()) {
+		t.Errorf("CacheCurrentSince = %v, want the send time of a renewal, between %v and %v", since, start, r.clk.Now())
+	}
+	for _, tc := range []struct{ mac, want string }{
+		{"02:00:00:00:00:0b", "node-c"}, // written in upper case on the lease
+		{"02:00:00:00:00:0c", "node-c"},
+		{"02:00:00:00:00:01", me}, // ours, from NodeAnnotations
+		{"02:de:ad:be:ef:01", ""},
+	} {
+		mac, err := net.ParseMAC(tc.mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.e.NodeOfMAC(mac); got != tc.want {
+			t.Errorf("NodeOfMAC(%s) = %q, want %q", tc.mac, got, tc.want)
+		}
 	}
 }

@@ -109,7 +109,7 @@ type sim struct {
 	now     time.Time
 	seq     int
 	q       simQueue
-	tm      timings
+	tm      Timing
 	nodes   []*simNode
 	store   map[string]*simLease
 	history map[string][]simVersion
@@ -131,7 +131,7 @@ func newSim(t *testing.T, seed uint64, nodes int) *sim {
 		t:       t,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		now:     time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-		tm:      timings{renew: DefaultNodeLeaseRenew, duration: DefaultNodeLeaseDuration, idle: DefaultIdleRenew, rankStep: DefaultRankStep},
+		tm:      Timing{}.WithDefaults(),
 		store:   map[string]*simLease{},
 		history: map[string][]simVersion{},
 		groups:  map[string][]string{},
@@ -409,7 +409,7 @@ func (s *sim) gained(n *simNode, g string) {
 }
 
 func (s *sim) checkTroubled(m *simNode, what, g, by string) {
-	window := 2*s.tm.duration + s.tm.renew
+	window := 2*s.tm.NodeLeaseDuration + s.tm.NodeLeaseRenew
 	if m.down || m.partitioned || s.now.Sub(m.trouble) <= window {
 		return
 	}

@@ -19,6 +19,21 @@ import (
 // packet sockets (everything but Linux).
 var ErrUnimplemented = errors.New("l2: ARP/NDP announcing is only implemented on Linux")
 
+// DefaultRefresh is the refresh period the speaker's --refresh-interval
+// defaults to (Config.Refresh itself has no default: zero turns refreshes
+// off).
+const DefaultRefresh = 60 * time.Second
+
+// Defaults for the zero timing fields of Config.
+const (
+	defaultRescan   = 30 * time.Second
+	defaultRetryMin = time.Second
+	defaultRetryMax = 30 * time.Second
+)
+
+// defaultBurst is the takeover burst after the first announcement.
+var defaultBurst = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+
 // An Announcement says that this node holds Group and must answer for IPs.
 type Announcement struct {
 	// Group is the group (lease) name, for logs only; never a metric label.
@@ -50,7 +65,7 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Refresh is the period of gratuitous refreshes after the takeover
 	// burst, so switch FDB and client neighbour entries do not age out;
-	// 0 turns it off. The speaker's flag default is 60s.
+	// 0 turns it off. The speaker's flag default is DefaultRefresh.
 	Refresh time.Duration
 	// Burst are the offsets, after the first announcement, of the rest of
 	// the takeover burst. Nil means 0.5s, 1s and 2s.
@@ -74,16 +89,16 @@ type Config struct {
 // system is the kernel side: listing links, opening an interface's sockets
 // and watching for link changes. The Linux implementation is thin.
 type system interface {
-	links() ([]link, error)
-	open(l link) (conn, error)
+	interfaces() ([]ifaceInfo, error)
+	open(l ifaceInfo) (ifaceSockets, error)
 	// watch calls changed whenever links or addresses change, until stop is
 	// closed. It returns when it can no longer watch; the periodic rescan
 	// keeps interface choice correct meanwhile.
 	watch(stop <-chan struct{}, changed func()) error
 }
 
-// conn is one interface's sockets.
-type conn interface {
+// ifaceSockets is one interface's sockets.
+type ifaceSockets interface {
 	// setFilter installs the kernel filters for the VIPs held on the interface.
 	setFilter(held []netip.Addr) error
 	readARP(b []byte) (int, error)
@@ -105,7 +120,9 @@ type Announcer struct {
 	refresh time.Duration
 	burst   []time.Duration
 	rescan  time.Duration
-	retry   [2]time.Duration
+	// retryMin and retryMax bound the backoff before failed sockets are
+	// opened again.
+	retryMin, retryMax time.Duration
 
 	claims chan Claim
 	wake   chan struct{}
@@ -116,7 +133,7 @@ type Announcer struct {
 	mu      sync.Mutex
 	closed  bool
 	desired []Announcement
-	links   []link
+	infos   []ifaceInfo
 	ifaces  map[string]*iface
 	sched   map[pair]*schedule
 }
@@ -137,11 +154,11 @@ type schedule struct {
 // iface is one interface's sockets and state. Fields other than snap are
 // guarded by Announcer.mu.
 type iface struct {
-	link    link
-	c       conn
-	snap    atomic.Pointer[port] // read lock-free by the readers
-	groups  map[netip.Addr]int   // solicited-node group -> held VIPs in it
-	retryAt time.Time            // when failed: when to open again
+	info    ifaceInfo
+	socks   ifaceSockets
+	snap    atomic.Pointer[ifaceView] // read lock-free by the readers
+	groups  map[netip.Addr]int        // solicited-node group -> held VIPs in it
+	retryAt time.Time                 // when failed: when to open again
 	backoff time.Duration
 	failed  atomic.Bool // a reader hit an error on the current sockets
 }
@@ -164,19 +181,20 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 		return nil, err
 	}
 	a := &Announcer{
-		log:     cfg.Logger,
-		m:       m,
-		clock:   cfg.Clock,
-		sys:     sys,
-		refresh: cfg.Refresh,
-		burst:   cfg.Burst,
-		rescan:  cfg.Rescan,
-		retry:   [2]time.Duration{cfg.RetryMin, cfg.RetryMax},
-		wake:    make(chan struct{}, 1),
-		relist:  make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		ifaces:  map[string]*iface{},
-		sched:   map[pair]*schedule{},
+		log:      cfg.Logger,
+		m:        m,
+		clock:    cfg.Clock,
+		sys:      sys,
+		refresh:  cfg.Refresh,
+		burst:    cfg.Burst,
+		rescan:   cfg.Rescan,
+		retryMin: cfg.RetryMin,
+		retryMax: cfg.RetryMax,
+		wake:     make(chan struct{}, 1),
+		relist:   make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		ifaces:   map[string]*iface{},
+		sched:    map[pair]*schedule{},
 	}
 	if a.log == nil {
 		a.log = zap.NewNop()
@@ -185,26 +203,26 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 		a.clock = clock.RealClock{}
 	}
 	if a.burst == nil {
-		a.burst = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+		a.burst = defaultBurst
 	}
 	if a.rescan == 0 {
-		a.rescan = 30 * time.Second
+		a.rescan = defaultRescan
 	}
-	if a.retry[0] == 0 {
-		a.retry[0] = time.Second
+	if a.retryMin == 0 {
+		a.retryMin = defaultRetryMin
 	}
-	if a.retry[1] == 0 {
-		a.retry[1] = 30 * time.Second
+	if a.retryMax == 0 {
+		a.retryMax = defaultRetryMax
 	}
 	if cfg.ClaimBuffer <= 0 {
 		cfg.ClaimBuffer = 256
 	}
 	a.claims = make(chan Claim, cfg.ClaimBuffer)
-	links, err := sys.links()
+	links, err := sys.interfaces()
 	if err != nil {
 		return nil, err
 	}
-	a.links = links
+	a.infos = links
 
 	a.wg.Add(2)
 	go a.loop()
@@ -249,7 +267,7 @@ func (a *Announcer) Interfaces(ip netip.Addr) []string {
 	var out []string
 	for p := range a.sched {
 		if p.ip == ip {
-			if f := a.ifaces[p.iface]; f != nil && f.c != nil {
+			if f := a.ifaces[p.iface]; f != nil && f.socks != nil {
 				out = append(out, p.iface)
 			}
 		}
@@ -265,7 +283,7 @@ func (a *Announcer) MACs() []net.HardwareAddr {
 	defer a.mu.Unlock()
 	seen := map[string]bool{}
 	var out []net.HardwareAddr
-	for _, l := range a.links {
+	for _, l := range a.infos {
 		_, open := a.ifaces[l.Name]
 		if !l.usable() || (isVirtual(l.Name) && !open) || seen[l.MAC.String()] {
 			continue
@@ -278,7 +296,9 @@ func (a *Announcer) MACs() []net.HardwareAddr {
 }
 
 // Close stops answering, closes every socket (which drops every multicast
-// membership) and waits for every goroutine. It sends nothing.
+// membership) and waits for every goroutine. It sends nothing. It returns
+// nil: a socket that fails to close is logged, and there is nothing a
+// caller could do about it.
 func (a *Announcer) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -286,16 +306,15 @@ func (a *Announcer) Close() error {
 		return nil
 	}
 	a.closed = true
-	var errs []error
 	for name, f := range a.ifaces {
-		errs = append(errs, a.closeIfaceLocked(name, f))
+		a.closeIfaceLocked(name, f)
 	}
 	a.sched = map[pair]*schedule{}
 	a.mu.Unlock()
 	close(a.stop)
 	a.wg.Wait()
 	close(a.claims)
-	return errors.Join(errs...)
+	return nil
 }
 
 // linksChanged is called by the watcher; it must not block.
@@ -323,7 +342,7 @@ func (a *Announcer) loop() {
 	defer rescan.Stop()
 	for {
 		a.mu.Lock()
-		next := a.dueLocked()
+		next := a.sendDueLocked()
 		a.mu.Unlock()
 		if !timer.Stop() {
 			select {
@@ -346,16 +365,16 @@ func (a *Announcer) loop() {
 		case <-a.wake:
 		case <-timer.C():
 		case <-a.relist:
-			a.relink()
+			a.rescanInterfaces()
 		case <-rescan.C():
-			a.relink()
+			a.rescanInterfaces()
 		}
 	}
 }
 
-// relink lists the interfaces again and applies the desired set to them.
-func (a *Announcer) relink() {
-	links, err := a.sys.links()
+// rescanInterfaces lists the interfaces again and applies the desired set to them.
+func (a *Announcer) rescanInterfaces() {
+	links, err := a.sys.interfaces()
 	if err != nil {
 		a.log.Warn("listing network interfaces failed; keeping the last known list", zap.Error(err))
 		return
@@ -365,13 +384,14 @@ func (a *Announcer) relink() {
 	if a.closed {
 		return
 	}
-	a.links = links
+	a.infos = links
 	a.applyLocked()
 }
 
-// dueLocked sends what is due (burst steps, refreshes, retries) and returns
-// when the next thing is due; zero when nothing is.
-func (a *Announcer) dueLocked() time.Time {
+// sendDueLocked sends what is due (burst steps, refreshes), reopens the
+// interfaces whose retry is due, and returns when the next thing is due;
+// zero when nothing is.
+func (a *Announcer) sendDueLocked() time.Time {
 	if a.closed {
 		return time.Time{}
 	}
@@ -384,14 +404,14 @@ func (a *Announcer) dueLocked() time.Time {
 	}
 	retried := false
 	for _, f := range a.ifaces {
-		if f.c == nil && !f.retryAt.IsZero() {
+		if f.socks == nil && !f.retryAt.IsZero() {
 			if !f.retryAt.After(now) {
 				retried = true
 			} else {
 				earliest(f.retryAt)
 			}
 		}
-		if f.c != nil && f.failed.Load() {
+		if f.socks != nil && f.failed.Load() {
 			// A reader hit an error: close now, reopen after backoff.
 			a.failIfaceLocked(f, errors.New("read failed"))
 			earliest(f.retryAt)
@@ -405,18 +425,11 @@ func (a *Announcer) dueLocked() time.Time {
 			continue
 		}
 		if !s.next.After(now) {
-			if f := a.ifaces[p.iface]; f != nil && f.c != nil {
+			if f := a.ifaces[p.iface]; f != nil && f.socks != nil {
 				a.announceLocked(f, p.ip)
 			}
 			s.step++
-			switch {
-			case s.step < len(a.burst):
-				s.next = s.start.Add(a.burst[s.step])
-			case a.refresh > 0:
-				s.next = now.Add(a.refresh)
-			default:
-				s.next = time.Time{}
-			}
+			s.next = a.nextSend(s, now)
 		}
 		earliest(s.next)
 	}
@@ -424,14 +437,14 @@ func (a *Announcer) dueLocked() time.Time {
 }
 
 // applyLocked makes the interfaces' state match the desired set on the
-// current links: opens and closes sockets, installs filters and snapshots,
+// current interfaces: opens and closes sockets, installs filters and snapshots,
 // joins and leaves groups, and sends the first announcement of every new
 // pair.
 func (a *Announcer) applyLocked() {
-	t := buildTable(a.links, a.desired)
-	byName := map[string]link{}
+	t := buildTable(a.infos, a.desired)
+	byName := map[string]ifaceInfo{}
 	ours := map[[6]byte]struct{}{}
-	for _, l := range a.links {
+	for _, l := range a.infos {
 		byName[l.Name] = l
 		if len(l.MAC) == 6 {
 			ours[[6]byte(l.MAC)] = struct{}{}
@@ -442,8 +455,8 @@ func (a *Announcer) applyLocked() {
 	// Interfaces that answer for nothing, or changed identity, are closed.
 	for name, f := range a.ifaces {
 		l, ok := byName[name]
-		if len(t[name]) == 0 || !ok || l.Index != f.link.Index || !slices.Equal(l.MAC, f.link.MAC) {
-			_ = a.closeIfaceLocked(name, f)
+		if len(t[name]) == 0 || !ok || l.Index != f.info.Index || !slices.Equal(l.MAC, f.info.MAC) {
+			a.closeIfaceLocked(name, f)
 		}
 	}
 	for p := range a.sched {
@@ -456,10 +469,10 @@ func (a *Announcer) applyLocked() {
 	for name, ips := range t {
 		f := a.ifaces[name]
 		if f == nil {
-			f = &iface{link: byName[name], groups: map[netip.Addr]int{}}
+			f = &iface{info: byName[name], groups: map[netip.Addr]int{}}
 			a.ifaces[name] = f
 		}
-		if f.c == nil {
+		if f.socks == nil {
 			if f.retryAt.After(now) {
 				continue
 			}
@@ -467,11 +480,11 @@ func (a *Announcer) applyLocked() {
 				continue
 			}
 		}
-		f.link = byName[name]
+		f.info = byName[name]
 		// Answer first, then join groups, then announce: a client that
 		// reacts to the announcement with a solicitation gets an answer.
-		f.snap.Store(&port{name: name, mac: f.link.MAC, held: toSet(ips), ours: ours})
-		if err := f.c.setFilter(ips); err != nil {
+		f.snap.Store(&ifaceView{name: name, mac: f.info.MAC, held: toSet(ips), ours: ours})
+		if err := f.socks.setFilter(ips); err != nil {
 			a.failIfaceLocked(f, err)
 			continue
 		}
@@ -490,18 +503,27 @@ func (a *Announcer) applyLocked() {
 			a.log.Info("answering for VIP", zap.String("ip", ip.String()), zap.String("interface", name), zap.String("group", groupOf(a.desired, ip)))
 			a.announceLocked(f, ip)
 			s := &schedule{start: now}
-			switch {
-			case len(a.burst) > 0:
-				s.next = now.Add(a.burst[0])
-			case a.refresh > 0:
-				s.next = now.Add(a.refresh)
-			}
+			s.next = a.nextSend(s, now)
 			a.sched[p] = s
 		}
 		a.m.answering.WithLabelValues(name, familyIPv4).Set(v4)
 		a.m.answering.WithLabelValues(name, familyIPv6).Set(v6)
 	}
 	a.kick()
+}
+
+// nextSend is when s sends next, after its step-th frame was sent at now
+// (step 0: only the first, at s.start): the burst step, then the refresh;
+// zero when nothing more is sent.
+func (a *Announcer) nextSend(s *schedule, now time.Time) time.Time {
+	switch {
+	case s.step < len(a.burst):
+		return s.start.Add(a.burst[s.step])
+	case a.refresh > 0:
+		return now.Add(a.refresh)
+	default:
+		return time.Time{}
+	}
 }
 
 func groupOf(desired []Announcement, ip netip.Addr) string {
@@ -538,19 +560,19 @@ func (a *Announcer) syncGroupsLocked(f *iface, ips []netip.Addr) {
 	}
 	for g := range f.groups {
 		if want[g] == 0 {
-			if err := f.c.leave(g); err != nil {
-				a.log.Debug("leaving solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.link.Name), zap.Error(err))
+			if err := f.socks.leave(g); err != nil {
+				a.log.Debug("leaving solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.info.Name), zap.Error(err))
 			}
 			delete(f.groups, g)
 		}
 	}
 	for g, n := range want {
 		if f.groups[g] == 0 {
-			if err := f.c.join(g); err != nil {
+			if err := f.socks.join(g); err != nil {
 				// Without the group a switch with MLD snooping may not
 				// forward solicitations to us; unicast ones still work.
-				a.m.socketErrors.WithLabelValues(f.link.Name).Inc()
-				a.log.Warn("joining solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.link.Name), zap.Error(err))
+				a.m.socketErrors.WithLabelValues(f.info.Name).Inc()
+				a.log.Warn("joining solicited-node group failed", zap.String("group", g.String()), zap.String("interface", f.info.Name), zap.Error(err))
 				continue
 			}
 		}
@@ -570,7 +592,7 @@ func (a *Announcer) announceLocked(f *iface, ip netip.Addr) {
 			return
 		}
 		for _, fr := range frames {
-			if err := f.c.writeARP(fr); err != nil {
+			if err := f.socks.writeARP(fr); err != nil {
 				a.m.socketErrors.WithLabelValues(p.name).Inc()
 				a.log.Debug("sending gratuitous ARP failed", zap.String("ip", ip.String()), zap.String("interface", p.name), zap.Error(err))
 				continue
@@ -583,7 +605,7 @@ func (a *Announcer) announceLocked(f *iface, ip netip.Addr) {
 	if err != nil {
 		return
 	}
-	if err := f.c.writeNDP(fr); err != nil {
+	if err := f.socks.writeNDP(fr); err != nil {
 		a.m.socketErrors.WithLabelValues(p.name).Inc()
 		a.log.Debug("sending unsolicited neighbor advertisement failed", zap.String("ip", ip.String()), zap.String("interface", p.name), zap.Error(err))
 		return
@@ -593,74 +615,76 @@ func (a *Announcer) announceLocked(f *iface, ip netip.Addr) {
 
 // openIfaceLocked opens f's sockets and starts its readers.
 func (a *Announcer) openIfaceLocked(f *iface) bool {
-	c, err := a.sys.open(f.link)
+	c, err := a.sys.open(f.info)
 	if err != nil {
 		a.failIfaceLocked(f, err)
 		return false
 	}
-	f.c = c
+	f.socks = c
 	f.groups = map[netip.Addr]int{}
 	f.failed.Store(false)
 	f.retryAt = time.Time{}
 	if f.backoff > 0 {
-		a.log.Info("interface sockets open again", zap.String("interface", f.link.Name))
+		a.log.Info("interface sockets open again", zap.String("interface", f.info.Name))
 	}
 	f.backoff = 0
 	a.wg.Add(2)
-	go a.read(f, f.link.Name, c, c.readARP, handleARP, familyIPv4)
-	go a.read(f, f.link.Name, c, c.readNDP, handleNDP, familyIPv6)
+	go a.read(f, f.info.Name, c, c.readARP, handleARP, familyIPv4)
+	go a.read(f, f.info.Name, c, c.readNDP, handleNDP, familyIPv6)
 	return true
 }
 
 // failIfaceLocked closes f after a socket error and schedules a retry with
 // exponential backoff; other interfaces carry on.
 func (a *Announcer) failIfaceLocked(f *iface, err error) {
-	a.m.socketErrors.WithLabelValues(f.link.Name).Inc()
+	a.m.socketErrors.WithLabelValues(f.info.Name).Inc()
 	if f.backoff == 0 {
-		f.backoff = a.retry[0]
+		f.backoff = a.retryMin
 	} else {
-		f.backoff = min(2*f.backoff, a.retry[1])
+		f.backoff = min(2*f.backoff, a.retryMax)
 	}
 	f.retryAt = a.clock.Now().Add(f.backoff)
-	a.log.Warn("interface sockets failed; retrying", zap.String("interface", f.link.Name), zap.Duration("backoff", f.backoff), zap.Error(err))
-	if f.c != nil {
-		_ = f.c.close()
-		f.c = nil
-		f.snap.Store(nil)
-	}
+	a.log.Warn("interface sockets failed; retrying", zap.String("interface", f.info.Name), zap.Duration("backoff", f.backoff), zap.Error(err))
+	a.closeSocketsLocked(f.info.Name, f)
 	f.groups = map[netip.Addr]int{}
 	// Pairs on a failed interface get a fresh burst when it comes back.
-	for p := range a.sched {
-		if p.iface == f.link.Name {
-			delete(a.sched, p)
-		}
-	}
+	a.forgetPairsLocked(f.info.Name)
 	a.kick()
 }
 
-func (a *Announcer) closeIfaceLocked(name string, f *iface) error {
-	var err error
-	if f.c != nil {
-		f.snap.Store(nil)
-		err = f.c.close()
-		f.c = nil
-	}
+// closeIfaceLocked stops answering on interface name and forgets it.
+func (a *Announcer) closeIfaceLocked(name string, f *iface) {
+	a.closeSocketsLocked(name, f)
 	delete(a.ifaces, name)
+	a.forgetPairsLocked(name)
+	a.m.answering.WithLabelValues(name, familyIPv4).Set(0)
+	a.m.answering.WithLabelValues(name, familyIPv6).Set(0)
+}
+
+// closeSocketsLocked closes f's sockets, if open; its readers see the
+// snapshot gone first and end quietly.
+func (a *Announcer) closeSocketsLocked(name string, f *iface) {
+	if f.socks == nil {
+		return
+	}
+	f.snap.Store(nil)
+	if err := f.socks.close(); err != nil {
+		a.log.Debug("closing interface sockets", zap.String("interface", name), zap.Error(err))
+	}
+	f.socks = nil
+}
+
+// forgetPairsLocked drops the schedules of every VIP on interface name.
+func (a *Announcer) forgetPairsLocked(name string) {
 	for p := range a.sched {
 		if p.iface == name {
 			delete(a.sched, p)
 		}
 	}
-	a.m.answering.WithLabelValues(name, familyIPv4).Set(0)
-	a.m.answering.WithLabelValues(name, familyIPv6).Set(0)
-	if err != nil {
-		a.log.Debug("closing interface sockets", zap.String("interface", name), zap.Error(err))
-	}
-	return nil
 }
 
 // read is one socket's receive loop. It ends when the socket is closed.
-func (a *Announcer) read(f *iface, name string, c conn, readFn func([]byte) (int, error), handle func(*port, []byte) decision, family string) {
+func (a *Announcer) read(f *iface, name string, c ifaceSockets, readFn func([]byte) (int, error), handle func(*ifaceView, []byte) decision, family string) {
 	defer a.wg.Done()
 	buf := make([]byte, maxFrameLen+1)
 	requests := a.m.requests.WithLabelValues(name, family)
@@ -677,7 +701,7 @@ func (a *Announcer) read(f *iface, name string, c conn, readFn func([]byte) (int
 			// Closed under us by a rescan, or a real error: let the loop
 			// decide. Only a socket still current counts as failed.
 			a.mu.Lock()
-			current := f.c == c
+			current := f.socks == c
 			a.mu.Unlock()
 			if current {
 				f.failed.Store(true)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestChooseInterfaces(t *testing.T) {
 	mac := func(b byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, b} }
 	lan := netip.MustParsePrefix("192.0.2.0/24")
 	lan6 := netip.MustParsePrefix("2001:db8::/64")
-	links := []link{
+	links := []ifaceInfo{
 		{Name: "lo", MAC: nil, Up: true, Loopback: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 		{Name: "eth0", MAC: mac(1), Up: true, Prefixes: []netip.Prefix{lan, lan6}},
 		{Name: "eth1", MAC: mac(2), Up: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
@@ -64,7 +65,7 @@ func TestChooseInterfaces(t *testing.T) {
 // record what is written and deliver what the test injects.
 type fakeSystem struct {
 	mu       sync.Mutex
-	ls       []link
+	ls       []ifaceInfo
 	conns    map[string]*fakeConn
 	openErr  map[string]error
 	changed  func()
@@ -72,17 +73,17 @@ type fakeSystem struct {
 	watching chan struct{}
 }
 
-func newFakeSystem(ls ...link) *fakeSystem {
+func newFakeSystem(ls ...ifaceInfo) *fakeSystem {
 	return &fakeSystem{ls: ls, conns: map[string]*fakeConn{}, openErr: map[string]error{}, watching: make(chan struct{})}
 }
 
-func (s *fakeSystem) links() ([]link, error) {
+func (s *fakeSystem) interfaces() ([]ifaceInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.ls), nil
 }
 
-func (s *fakeSystem) open(l link) (conn, error) {
+func (s *fakeSystem) open(l ifaceInfo) (ifaceSockets, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.openErr[l.Name]; err != nil {
@@ -181,8 +182,8 @@ func (c *fakeConn) take() [][]byte {
 	return w
 }
 
-func eth0() link {
-	return link{Name: "eth0", Index: 2, MAC: ourMAC, Up: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/64")}}
+func eth0() ifaceInfo {
+	return ifaceInfo{Name: "eth0", Index: 2, MAC: ourMAC, Up: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/64")}}
 }
 
 func newTestAnnouncer(t *testing.T, sys *fakeSystem, refresh time.Duration) (*Announcer, *clocktesting.FakeClock, *prometheus.Registry) {
@@ -357,7 +358,7 @@ func TestHotPlugAndRetry(t *testing.T) {
 	}
 	// eth0 appears; opening it fails once, then works after the backoff.
 	sys.mu.Lock()
-	sys.ls = []link{eth0()}
+	sys.ls = []ifaceInfo{eth0()}
 	changed := sys.changed
 	sys.mu.Unlock()
 	changed()
@@ -375,7 +376,7 @@ func TestHotPlugAndRetry(t *testing.T) {
 	sys.mu.Lock()
 	l := eth0()
 	l.Up = false
-	sys.ls = []link{l}
+	sys.ls = []ifaceInfo{l}
 	sys.mu.Unlock()
 	changed()
 	eventually(t, func() bool { return len(a.Interfaces(heldV4)) == 0 }, "eth0 dropped when down")
@@ -434,5 +435,27 @@ func TestReadErrorRetriesOneInterface(t *testing.T) {
 	eventually(t, func() bool { return slices.Equal(a.Interfaces(heldV4), []string{"eth0", "eth1"}) }, "eth1 back after the backoff")
 	if v4, _ := countGratuitous(sys.conn("eth1").take()); v4 != 2 {
 		t.Errorf("%d gratuitous ARP frames on eth1 after the retry, want 2 (a fresh burst)", v4)
+	}
+}
+
+// TestVirtualPrefixesAreMinimal keeps virtualPrefixes free of entries that
+// another already covers, and checks the names they must cover.
+func TestVirtualPrefixesAreMinimal(t *testing.T) {
+	for i, p := range virtualPrefixes {
+		for j, q := range virtualPrefixes {
+			if i != j && strings.HasPrefix(p, q) {
+				t.Errorf("virtualPrefixes entry %q is covered by %q", p, q)
+			}
+		}
+	}
+	for _, name := range []string{"kube-ipvs0", "kube-bridge", "kube-dummy-if", "nodelocaldns", "tunl0", "cni0", "veth1234", "flannel.1", "cilium_host", "wg0"} {
+		if !isVirtual(name) {
+			t.Errorf("isVirtual(%q) = false, want true", name)
+		}
+	}
+	for _, name := range []string{"eth0", "enp3s0", "bond0", "br0", "wlan0"} {
+		if isVirtual(name) {
+			t.Errorf("isVirtual(%q) = true, want false", name)
+		}
 	}
 }

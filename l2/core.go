@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ndp"
@@ -49,19 +50,75 @@ const (
 	malformed
 )
 
-// port is an immutable snapshot of one interface as the receive path sees it:
+var verdictNames = [...]string{ignored: "ignored", answered: "answered", claimed: "claimed", malformed: "malformed"}
+
+func (v verdict) String() string {
+	if int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return "verdict(" + strconv.Itoa(int(v)) + ")"
+}
+
+// dropReason names the rule that made a frame ignored or malformed, one
+// reason per rule, so a test can tell which one fired.
+type dropReason int
+
+const (
+	dropNone dropReason = iota // answered or claimed
+
+	// Ignored.
+	dropOwnFrame         // the Ethernet source is a MAC of this host (looped back)
+	dropOwnSender        // the ARP sender or NDP link-layer address is a MAC of this host
+	dropNotHeld          // neither the target nor the sender address is a held VIP
+	dropUnicastElsewhere // a request unicast to another host's MAC
+	dropNotAClaim        // a reply or solicited advertisement about a held VIP, to someone else
+	dropNotICMPv6        // an IPv6 packet that is not ICMPv6
+	dropNotNeighborMsg   // ICMPv6 other than Neighbor Solicitation or Advertisement
+
+	// Malformed.
+	dropBadLength     // shorter than the protocol's minimum or longer than a jumbo frame
+	dropBadEtherType  // the Ethernet type is not the one the socket filters for
+	dropNotEthernetIP // ARP for another hardware or protocol type; IPv6 header of another version
+	dropBadOperation  // an ARP operation other than request or reply
+	dropTruncated     // the IPv6 payload length runs past the frame, or the message is too short
+	dropUnparsable    // the ARP or NDP parser refused the message
+	dropBadNDP        // hop limit, code or checksum break RFC 4861, Section 7.1
+	dropBadSolicit    // a multicast target, or a DAD probe with a source link-layer option or to a non-solicited-node address
+	dropCannotReply   // the reply could not be built
+)
+
+var dropNames = [...]string{
+	dropNone: "none", dropOwnFrame: "ownFrame", dropOwnSender: "ownSender", dropNotHeld: "notHeld",
+	dropUnicastElsewhere: "unicastElsewhere", dropNotAClaim: "notAClaim", dropNotICMPv6: "notICMPv6",
+	dropNotNeighborMsg: "notNeighborMessage", dropBadLength: "badLength", dropBadEtherType: "badEtherType",
+	dropNotEthernetIP: "notEthernetIP", dropBadOperation: "badOperation", dropTruncated: "truncated",
+	dropUnparsable: "unparsable", dropBadNDP: "badNDP", dropBadSolicit: "badSolicitation", dropCannotReply: "cannotReply",
+}
+
+func (r dropReason) String() string {
+	if int(r) < len(dropNames) {
+		return dropNames[r]
+	}
+	return "dropReason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// ignore and reject build the decisions for ignored and malformed frames.
+func ignore(r dropReason) decision { return decision{verdict: ignored, drop: r} }
+func reject(r dropReason) decision { return decision{verdict: malformed, drop: r} }
+
+// ifaceView is an immutable snapshot of one interface as the receive path sees it:
 // its MAC, the VIPs it answers for, and every MAC of this host (so that our
 // own frames, looped back by a bridge or a hairpin, are never answered or
 // reported as claims). A new snapshot replaces the old one atomically on
 // every change, so the receive path takes no lock.
-type port struct {
+type ifaceView struct {
 	name string
 	mac  net.HardwareAddr
 	held map[netip.Addr]struct{}
 	ours map[[6]byte]struct{}
 }
 
-func (p *port) holds(ip netip.Addr) bool {
+func (p *ifaceView) holds(ip netip.Addr) bool {
 	if p == nil {
 		return false
 	}
@@ -69,7 +126,7 @@ func (p *port) holds(ip netip.Addr) bool {
 	return ok
 }
 
-func (p *port) isOurs(mac []byte) bool {
+func (p *ifaceView) isOurs(mac []byte) bool {
 	if len(mac) != 6 {
 		return false
 	}
@@ -80,28 +137,29 @@ func (p *port) isOurs(mac []byte) bool {
 // decision is the outcome of one received frame.
 type decision struct {
 	verdict verdict
-	reply   []byte // frame to send back on the receiving interface, if any
-	claim   Claim  // valid when verdict == claimed
+	reply   []byte     // frame to send back on the receiving interface, if any
+	claim   Claim      // valid when verdict == claimed
+	drop    dropReason // the rule that fired, when ignored or malformed
 }
 
 // handleARP decides what to do with one Ethernet frame carrying ARP received
 // on p. It never blocks and never touches a socket.
-func handleARP(p *port, frame []byte) decision {
+func handleARP(p *ifaceView, frame []byte) decision {
 	if len(frame) < ethHeaderLen+arpPayloadLen || len(frame) > maxFrameLen {
-		return decision{verdict: malformed}
+		return reject(dropBadLength)
 	}
 	if binary.BigEndian.Uint16(frame[12:14]) != etherTypeARP {
-		return decision{verdict: malformed}
+		return reject(dropBadEtherType)
 	}
 	dst, src := frame[0:6], frame[6:12]
 	if p.isOurs(src) {
-		return decision{verdict: ignored}
+		return ignore(dropOwnFrame)
 	}
 	b := frame[ethHeaderLen:]
 	// Only Ethernet/IPv4 ARP concerns us; the filter already checks the
 	// ether type, so anything else here is broken or hostile.
 	if binary.BigEndian.Uint16(b[0:2]) != 1 || binary.BigEndian.Uint16(b[2:4]) != 0x0800 || b[4] != 6 || b[5] != 4 {
-		return decision{verdict: malformed}
+		return reject(dropNotEthernetIP)
 	}
 	op := arp.Operation(binary.BigEndian.Uint16(b[6:8]))
 	sha := b[8:14]
@@ -112,17 +170,17 @@ func handleARP(p *port, frame []byte) decision {
 	// couple of map lookups and no allocation.
 	if !p.holds(tpa) && !p.holds(spa) {
 		if op != arp.OperationRequest && op != arp.OperationReply {
-			return decision{verdict: malformed}
+			return reject(dropBadOperation)
 		}
-		return decision{verdict: ignored}
+		return ignore(dropNotHeld)
 	}
 
 	var pkt arp.Packet
 	if err := pkt.UnmarshalBinary(b); err != nil {
-		return decision{verdict: malformed}
+		return reject(dropUnparsable)
 	}
 	if p.isOurs(sha) {
-		return decision{verdict: ignored}
+		return ignore(dropOwnSender)
 	}
 
 	switch op {
@@ -135,11 +193,11 @@ func handleARP(p *port, frame []byte) decision {
 		}
 		if !isBroadcast(dst) && !bytes.Equal(dst, p.mac) {
 			// Unicast to another host; we only see it on a hub or a bridge.
-			return decision{verdict: ignored}
+			return ignore(dropUnicastElsewhere)
 		}
 		reply, err := arpFrame(arp.OperationReply, p.mac, tpa, pkt.SenderHardwareAddr, pkt.SenderIP, src)
 		if err != nil {
-			return decision{verdict: malformed}
+			return reject(dropCannotReply)
 		}
 		return decision{verdict: answered, reply: reply}
 	case arp.OperationReply:
@@ -147,9 +205,9 @@ func handleARP(p *port, frame []byte) decision {
 			return decision{verdict: claimed, claim: Claim{IP: spa, MAC: cloneMAC(sha), Interface: p.name}}
 		}
 		// A reply to someone about a VIP we hold is not a claim of it.
-		return decision{verdict: ignored}
+		return ignore(dropNotAClaim)
 	default:
-		return decision{verdict: malformed}
+		return reject(dropBadOperation)
 	}
 }
 
@@ -191,53 +249,53 @@ func gratuitousARP(mac net.HardwareAddr, ip netip.Addr) ([][]byte, error) {
 // handleNDP decides what to do with one Ethernet frame carrying IPv6 received
 // on p: Neighbor Solicitations for held VIPs are answered, Neighbor
 // Advertisements for held VIPs from other MACs are claims.
-func handleNDP(p *port, frame []byte) decision {
+func handleNDP(p *ifaceView, frame []byte) decision {
 	if len(frame) < ethHeaderLen+ipv6HeaderLen+4 || len(frame) > maxFrameLen {
-		return decision{verdict: malformed}
+		return reject(dropBadLength)
 	}
 	if binary.BigEndian.Uint16(frame[12:14]) != etherTypeIPv6 {
-		return decision{verdict: malformed}
+		return reject(dropBadEtherType)
 	}
 	ethSrc := frame[6:12]
 	if p.isOurs(ethSrc) {
-		return decision{verdict: ignored}
+		return ignore(dropOwnFrame)
 	}
 	ip6 := frame[ethHeaderLen:]
 	if ip6[0]>>4 != 6 {
-		return decision{verdict: malformed}
+		return reject(dropNotEthernetIP)
 	}
 	plen := int(binary.BigEndian.Uint16(ip6[4:6]))
 	if ip6[6] != protoICMPv6 {
 		// The filter passes only ICMPv6 without extension headers.
-		return decision{verdict: ignored}
+		return ignore(dropNotICMPv6)
 	}
 	if ipv6HeaderLen+plen > len(ip6) {
-		return decision{verdict: malformed}
+		return reject(dropTruncated)
 	}
 	src := netip.AddrFrom16([16]byte(ip6[8:24]))
 	dst := netip.AddrFrom16([16]byte(ip6[24:40]))
 	msgBytes := ip6[ipv6HeaderLen : ipv6HeaderLen+plen]
 	if len(msgBytes) < 24 {
-		return decision{verdict: malformed}
+		return reject(dropTruncated)
 	}
 	typ := ipv6.ICMPType(msgBytes[0])
 	if typ != ipv6.ICMPTypeNeighborSolicitation && typ != ipv6.ICMPTypeNeighborAdvertisement {
-		return decision{verdict: ignored}
+		return ignore(dropNotNeighborMsg)
 	}
 	// Fast path before any parsing or checksum: the target address sits at
 	// the same offset in solicitations and advertisements.
 	target := netip.AddrFrom16([16]byte(msgBytes[8:24]))
 	if !p.holds(target) && !p.holds(src) {
-		return decision{verdict: ignored}
+		return ignore(dropNotHeld)
 	}
 	// RFC 4861, Sections 7.1.1 and 7.1.2: hop limit 255 (the sender is on
 	// this link), code 0, valid checksum.
 	if ip6[7] != ndp.HopLimit || msgBytes[1] != 0 || !validChecksum(src, dst, msgBytes) {
-		return decision{verdict: malformed}
+		return reject(dropBadNDP)
 	}
 	msg, err := ndp.ParseMessage(msgBytes)
 	if err != nil {
-		return decision{verdict: malformed}
+		return reject(dropUnparsable)
 	}
 
 	switch m := msg.(type) {
@@ -245,31 +303,31 @@ func handleNDP(p *port, frame []byte) decision {
 		return handleNS(p, frame, src, dst, m)
 	case *ndp.NeighborAdvertisement:
 		if !p.holds(m.TargetAddress) || dst.IsMulticast() && m.Solicited {
-			return decision{verdict: ignored}
+			return ignore(dropNotAClaim)
 		}
 		mac := net.HardwareAddr(ethSrc)
 		if lla := linkLayerOption(m.Options, ndp.Target); lla != nil {
 			mac = lla
 		}
 		if p.isOurs(mac) {
-			return decision{verdict: ignored}
+			return ignore(dropOwnSender)
 		}
 		return decision{verdict: claimed, claim: Claim{IP: m.TargetAddress, MAC: cloneMAC(mac), Interface: p.name}}
 	}
-	return decision{verdict: ignored}
+	return ignore(dropNotNeighborMsg)
 }
 
-func handleNS(p *port, frame []byte, src, dst netip.Addr, m *ndp.NeighborSolicitation) decision {
+func handleNS(p *ifaceView, frame []byte, src, dst netip.Addr, m *ndp.NeighborSolicitation) decision {
 	slla := linkLayerOption(m.Options, ndp.Source)
 	dad := src.IsUnspecified()
 	if m.TargetAddress.IsMulticast() {
-		return decision{verdict: malformed}
+		return reject(dropBadSolicit)
 	}
 	if dad {
 		// RFC 4861, Section 7.1.1: a solicitation from :: goes to a
 		// solicited-node address and carries no source link-layer option.
 		if slla != nil || !isSolicitedNode(dst) {
-			return decision{verdict: malformed}
+			return reject(dropBadSolicit)
 		}
 	}
 	// A solicitation sent from a held VIP comes from a host that uses it.
@@ -277,11 +335,11 @@ func handleNS(p *port, frame []byte, src, dst netip.Addr, m *ndp.NeighborSolicit
 		return decision{verdict: claimed, claim: Claim{IP: src, MAC: cloneMAC(slla), Interface: p.name}}
 	}
 	if !p.holds(m.TargetAddress) {
-		return decision{verdict: ignored}
+		return ignore(dropNotHeld)
 	}
 	ethDst := frame[0:6]
 	if !dst.IsMulticast() && !bytes.Equal(ethDst, p.mac) && !isBroadcast(ethDst) {
-		return decision{verdict: ignored}
+		return ignore(dropUnicastElsewhere)
 	}
 
 	// RFC 4861, Section 7.2.4. We hold the VIP as its owner and always
@@ -304,14 +362,14 @@ func handleNS(p *port, frame []byte, src, dst netip.Addr, m *ndp.NeighborSolicit
 	}
 	reply, err := ndpFrame(p, na, to, toMAC)
 	if err != nil {
-		return decision{verdict: malformed}
+		return reject(dropCannotReply)
 	}
 	return decision{verdict: answered, reply: reply}
 }
 
 // unsolicitedNA returns the unsolicited Neighbor Advertisement (Override set,
 // Solicited clear, to all-nodes) announcing that ip is at p's MAC.
-func unsolicitedNA(p *port, ip netip.Addr) ([]byte, error) {
+func unsolicitedNA(p *ifaceView, ip netip.Addr) ([]byte, error) {
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: ip,
@@ -324,7 +382,7 @@ func unsolicitedNA(p *port, ip netip.Addr) ([]byte, error) {
 // address is the target VIP, as Linux does for its own addresses: the VIP is
 // the address this node answers as, and some tools (ndisc6) ignore answers
 // from any other source.
-func ndpFrame(p *port, m *ndp.NeighborAdvertisement, dst netip.Addr, dstMAC net.HardwareAddr) ([]byte, error) {
+func ndpFrame(p *ifaceView, m *ndp.NeighborAdvertisement, dst netip.Addr, dstMAC net.HardwareAddr) ([]byte, error) {
 	src := m.TargetAddress
 	body, err := ndp.MarshalMessageChecksum(m, src.WithZone(""), dst)
 	if err != nil {

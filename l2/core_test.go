@@ -26,8 +26,8 @@ var (
 	clientLL = netip.MustParseAddr("fe80::1")
 )
 
-func testPort() *port {
-	return &port{
+func testPort() *ifaceView {
+	return &ifaceView{
 		name: "eth0",
 		mac:  ourMAC,
 		held: toSet([]netip.Addr{heldV4, heldV6}),
@@ -53,44 +53,50 @@ func TestHandleARP(t *testing.T) {
 		frame []byte
 		want  verdict
 		claim Claim
+		drop  dropReason // the rule that fired, for ignored and malformed frames
 	}{
-		{"broadcast request for held VIP", req(clientMAC, clientV4, heldV4, ethBroadcast), answered, Claim{}},
-		{"unicast request to our MAC (refresh)", req(clientMAC, clientV4, heldV4, ourMAC), answered, Claim{}},
-		{"unicast request to another host", req(clientMAC, clientV4, heldV4, rivalMAC), ignored, Claim{}},
-		{"ARP probe (RFC 5227) for held VIP is defended", req(clientMAC, netip.IPv4Unspecified(), heldV4, ethBroadcast), answered, Claim{}},
-		{"request for VIP not held", req(clientMAC, clientV4, otherV4, ethBroadcast), ignored, Claim{}},
-		{"our own request, looped back", req(ourMAC, heldV4, clientV4, ethBroadcast), ignored, Claim{}},
-		{"frame from another interface of ours", req(otherOurs, clientV4, heldV4, ethBroadcast), ignored, Claim{}},
-		{"gratuitous request from a rival", req(rivalMAC, heldV4, heldV4, ethBroadcast), claimed, Claim{heldV4, rivalMAC, "eth0"}},
-		{"gratuitous reply from a rival", mustARP(t, arp.OperationReply, rivalMAC, heldV4, ethBroadcast, heldV4, ethBroadcast), claimed, Claim{heldV4, rivalMAC, "eth0"}},
-		{"rival asks using our VIP as source", req(rivalMAC, heldV4, clientV4, ethBroadcast), claimed, Claim{heldV4, rivalMAC, "eth0"}},
-		{"our own gratuitous ARP", mustARP(t, arp.OperationReply, ourMAC, heldV4, ethBroadcast, heldV4, ethBroadcast), ignored, Claim{}},
-		{"gratuitous ARP for a VIP not held", mustARP(t, arp.OperationReply, rivalMAC, otherV4, ethBroadcast, otherV4, ethBroadcast), ignored, Claim{}},
-		{"reply to someone about our VIP", mustARP(t, arp.OperationReply, rivalMAC, clientV4, clientMAC, heldV4, clientMAC), ignored, Claim{}},
-		{"truncated", req(clientMAC, clientV4, heldV4, ethBroadcast)[:30], malformed, Claim{}},
-		{"oversized", append(req(clientMAC, clientV4, heldV4, ethBroadcast), make([]byte, maxFrameLen)...), malformed, Claim{}},
+		{"broadcast request for held VIP", req(clientMAC, clientV4, heldV4, ethBroadcast), answered, Claim{}, dropNone},
+		{"unicast request to our MAC (refresh)", req(clientMAC, clientV4, heldV4, ourMAC), answered, Claim{}, dropNone},
+		{"unicast request to another host", req(clientMAC, clientV4, heldV4, rivalMAC), ignored, Claim{}, dropUnicastElsewhere},
+		{"ARP probe (RFC 5227) for held VIP is defended", req(clientMAC, netip.IPv4Unspecified(), heldV4, ethBroadcast), answered, Claim{}, dropNone},
+		{"request for VIP not held", req(clientMAC, clientV4, otherV4, ethBroadcast), ignored, Claim{}, dropNotHeld},
+		{"our own request, looped back", req(ourMAC, heldV4, clientV4, ethBroadcast), ignored, Claim{}, dropOwnFrame},
+		{"frame from another interface of ours", req(otherOurs, clientV4, heldV4, ethBroadcast), ignored, Claim{}, dropOwnFrame},
+		{"gratuitous request from a rival", req(rivalMAC, heldV4, heldV4, ethBroadcast), claimed, Claim{heldV4, rivalMAC, "eth0"}, dropNone},
+		{"gratuitous reply from a rival", mustARP(t, arp.OperationReply, rivalMAC, heldV4, ethBroadcast, heldV4, ethBroadcast), claimed, Claim{heldV4, rivalMAC, "eth0"}, dropNone},
+		{"rival asks using our VIP as source", req(rivalMAC, heldV4, clientV4, ethBroadcast), claimed, Claim{heldV4, rivalMAC, "eth0"}, dropNone},
+		{"our own gratuitous ARP", mustARP(t, arp.OperationReply, ourMAC, heldV4, ethBroadcast, heldV4, ethBroadcast), ignored, Claim{}, dropOwnFrame},
+		{"gratuitous ARP for a VIP not held", mustARP(t, arp.OperationReply, rivalMAC, otherV4, ethBroadcast, otherV4, ethBroadcast), ignored, Claim{}, dropNotHeld},
+		{"reply to someone about our VIP", mustARP(t, arp.OperationReply, rivalMAC, clientV4, clientMAC, heldV4, clientMAC), ignored, Claim{}, dropNotAClaim},
+		{"our MAC as ARP sender behind another Ethernet source", func() []byte {
+			f := req(ourMAC, clientV4, heldV4, ethBroadcast)
+			copy(f[6:12], clientMAC)
+			return f
+		}(), ignored, Claim{}, dropOwnSender},
+		{"truncated", req(clientMAC, clientV4, heldV4, ethBroadcast)[:30], malformed, Claim{}, dropBadLength},
+		{"oversized", append(req(clientMAC, clientV4, heldV4, ethBroadcast), make([]byte, maxFrameLen)...), malformed, Claim{}, dropBadLength},
 		{"wrong hardware type", func() []byte {
 			f := req(clientMAC, clientV4, heldV4, ethBroadcast)
 			f[ethHeaderLen+1] = 6
 			return f
-		}(), malformed, Claim{}},
+		}(), malformed, Claim{}, dropNotEthernetIP},
 		{"unknown operation", func() []byte {
 			f := req(clientMAC, clientV4, heldV4, ethBroadcast)
 			f[ethHeaderLen+7] = 9
 			return f
-		}(), malformed, Claim{}},
+		}(), malformed, Claim{}, dropBadOperation},
 		{"not ARP", func() []byte {
 			f := req(clientMAC, clientV4, heldV4, ethBroadcast)
 			f[12] = 0x08
 			f[13] = 0x00
 			return f
-		}(), malformed, Claim{}},
+		}(), malformed, Claim{}, dropBadEtherType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := handleARP(testPort(), tt.frame)
-			if d.verdict != tt.want {
-				t.Fatalf("verdict %d, want %d", d.verdict, tt.want)
+			if d.verdict != tt.want || d.drop != tt.drop {
+				t.Fatalf("verdict %s (%s), want %s (%s)", d.verdict, d.drop, tt.want, tt.drop)
 			}
 			if tt.want == claimed && (d.claim.IP != tt.claim.IP || !bytes.Equal(d.claim.MAC, tt.claim.MAC) || d.claim.Interface != tt.claim.Interface) {
 				t.Errorf("claim %+v, want %+v", d.claim, tt.claim)
@@ -164,6 +170,7 @@ func TestHandleNDP(t *testing.T) {
 	}
 	type want struct {
 		v         verdict
+		drop      dropReason
 		to        netip.Addr
 		toMAC     net.HardwareAddr
 		solicited bool
@@ -178,34 +185,34 @@ func TestHandleNDP(t *testing.T) {
 		{"multicast NS without SLLA from global", nsFrame(t, clientMAC, clientV6, snm, heldV6, false, 255), want{v: answered, to: clientV6, toMAC: clientMAC, solicited: true}},
 		{"unicast NS (NUD probe) to the VIP", nsFrame(t, clientMAC, clientV6, heldV6, heldV6, false, 255), want{v: answered, to: clientV6, toMAC: clientMAC, solicited: true}},
 		{"DAD probe from :: answered to all-nodes", nsFrame(t, clientMAC, netip.IPv6Unspecified(), snm, heldV6, false, 255), want{v: answered, to: allNodes, toMAC: allNodesMAC, solicited: false}},
-		{"DAD probe with SLLA is invalid", nsFrame(t, clientMAC, netip.IPv6Unspecified(), snm, heldV6, true, 255), want{v: malformed}},
-		{"DAD probe to a unicast address is invalid", nsFrame(t, clientMAC, netip.IPv6Unspecified(), heldV6, heldV6, false, 255), want{v: malformed}},
-		{"NS for a VIP not held", nsFrame(t, clientMAC, clientV6, snm, otherV6, true, 255), want{v: ignored}},
-		{"NS with hop limit below 255 (off-link)", nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 64), want{v: malformed}},
-		{"our own NS", nsFrame(t, ourMAC, clientV6, snm, heldV6, true, 255), want{v: ignored}},
+		{"DAD probe with SLLA is invalid", nsFrame(t, clientMAC, netip.IPv6Unspecified(), snm, heldV6, true, 255), want{v: malformed, drop: dropBadSolicit}},
+		{"DAD probe to a unicast address is invalid", nsFrame(t, clientMAC, netip.IPv6Unspecified(), heldV6, heldV6, false, 255), want{v: malformed, drop: dropBadSolicit}},
+		{"NS for a VIP not held", nsFrame(t, clientMAC, clientV6, snm, otherV6, true, 255), want{v: ignored, drop: dropNotHeld}},
+		{"NS with hop limit below 255 (off-link)", nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 64), want{v: malformed, drop: dropBadNDP}},
+		{"our own NS", nsFrame(t, ourMAC, clientV6, snm, heldV6, true, 255), want{v: ignored, drop: dropOwnFrame}},
 		{"bad checksum", func() []byte {
 			f := nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 255)
 			f[ethHeaderLen+ipv6HeaderLen+2] ^= 0xff
 			return f
-		}(), want{v: malformed}},
+		}(), want{v: malformed, drop: dropBadNDP}},
 		{"truncated payload length", func() []byte {
 			f := nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 255)
 			binary.BigEndian.PutUint16(f[ethHeaderLen+4:], 200)
 			return f
-		}(), want{v: malformed}},
+		}(), want{v: malformed, drop: dropTruncated}},
 		{"unsolicited NA from a rival", na(rivalMAC, heldV6, rivalMAC, false, allNodes), want{v: claimed, claimMAC: rivalMAC}},
 		{"NA without TLLA from a rival uses the frame source", na(rivalMAC, heldV6, nil, false, allNodes), want{v: claimed, claimMAC: rivalMAC}},
-		{"our own NA", na(ourMAC, heldV6, ourMAC, false, allNodes), want{v: ignored}},
-		{"NA naming our MAC relayed by another", na(rivalMAC, heldV6, otherOurs, false, allNodes), want{v: ignored}},
-		{"NA for a VIP not held", na(rivalMAC, otherV6, rivalMAC, false, allNodes), want{v: ignored}},
-		{"solicited NA to multicast is invalid", na(rivalMAC, heldV6, rivalMAC, true, allNodes), want{v: ignored}},
+		{"our own NA", na(ourMAC, heldV6, ourMAC, false, allNodes), want{v: ignored, drop: dropOwnFrame}},
+		{"NA naming our MAC relayed by another", na(rivalMAC, heldV6, otherOurs, false, allNodes), want{v: ignored, drop: dropOwnSender}},
+		{"NA for a VIP not held", na(rivalMAC, otherV6, rivalMAC, false, allNodes), want{v: ignored, drop: dropNotHeld}},
+		{"solicited NA to multicast is invalid", na(rivalMAC, heldV6, rivalMAC, true, allNodes), want{v: ignored, drop: dropNotAClaim}},
 		{"NS from our VIP by a rival", nsFrame(t, rivalMAC, heldV6, snm, clientV6, true, 255), want{v: claimed, claimMAC: rivalMAC}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := handleNDP(testPort(), tt.frame)
-			if d.verdict != tt.want.v {
-				t.Fatalf("verdict %d, want %d", d.verdict, tt.want.v)
+			if d.verdict != tt.want.v || d.drop != tt.want.drop {
+				t.Fatalf("verdict %s (%s), want %s (%s)", d.verdict, d.drop, tt.want.v, tt.want.drop)
 			}
 			if tt.want.v == claimed && !bytes.Equal(d.claim.MAC, tt.want.claimMAC) {
 				t.Errorf("claim MAC %s, want %s", d.claim.MAC, tt.want.claimMAC)
@@ -256,7 +263,7 @@ func TestGratuitous(t *testing.T) {
 		}
 		// A rival seeing this frame would report it as a claim; so would we
 		// if it came from another MAC.
-		other := &port{name: "eth0", mac: rivalMAC, held: toSet([]netip.Addr{heldV4}), ours: map[[6]byte]struct{}{[6]byte(rivalMAC): {}}}
+		other := &ifaceView{name: "eth0", mac: rivalMAC, held: toSet([]netip.Addr{heldV4}), ours: map[[6]byte]struct{}{[6]byte(rivalMAC): {}}}
 		if d := handleARP(other, f); d.verdict != claimed || !bytes.Equal(d.claim.MAC, ourMAC) {
 			t.Errorf("a rival holding %s sees gratuitous frame %d as %+v, want a claim by %s", heldV4, i, d, ourMAC)
 		}
@@ -265,7 +272,7 @@ func TestGratuitous(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := &port{name: "eth0", mac: rivalMAC, held: toSet([]netip.Addr{heldV6}), ours: map[[6]byte]struct{}{[6]byte(rivalMAC): {}}}
+	other := &ifaceView{name: "eth0", mac: rivalMAC, held: toSet([]netip.Addr{heldV6}), ours: map[[6]byte]struct{}{[6]byte(rivalMAC): {}}}
 	if d := handleNDP(other, na); d.verdict != claimed || !bytes.Equal(d.claim.MAC, ourMAC) {
 		t.Errorf("a rival sees our unsolicited NA as %+v, want a claim by %s", d, ourMAC)
 	}

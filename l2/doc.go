@@ -11,6 +11,12 @@
 // counters out) so it is tested and fuzzed without root; the socket layer in
 // the _linux.go files only moves bytes.
 //
+// One noun, interface, in four shapes: ifaceInfo is what the kernel reports
+// of an interface (links.go), iface is the Announcer's state of one it
+// answers on (announcer.go), ifaceSockets are its raw sockets, and
+// ifaceView is the immutable snapshot the receive path reads without a lock
+// (core.go).
+//
 // The package never decides which VIPs this node holds: the speaker does, and
 // hands the result to Announcer.Set. It never adds a VIP to an interface or
 // touches routes and sysctls, and it sends nothing for a VIP it has been told

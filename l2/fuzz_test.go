@@ -23,7 +23,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, 60))
 	mac := net.HardwareAddr{0xc6, 0xa4, 0x1e, 0xbc, 0x58, 0x79}
-	p := &port{
+	p := &ifaceView{
 		name: "eth0",
 		mac:  mac,
 		held: toSet([]netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")}),
@@ -31,7 +31,7 @@ func FuzzReceive(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		in := bytes.Clone(frame)
-		for _, handle := range []func(*port, []byte) decision{handleARP, handleNDP} {
+		for _, handle := range []func(*ifaceView, []byte) decision{handleARP, handleNDP} {
 			d := handle(p, frame)
 			if !bytes.Equal(in, frame) {
 				t.Fatal("the receive path modified the frame")
@@ -52,7 +52,7 @@ func FuzzReceive(f *testing.F) {
 	})
 }
 
-func checkReply(t *testing.T, p *port, r []byte) {
+func checkReply(t *testing.T, p *ifaceView, r []byte) {
 	t.Helper()
 	if len(r) < ethHeaderLen || !bytes.Equal(r[6:12], p.mac) {
 		t.Fatalf("reply not from our MAC: %x", r)
@@ -91,7 +91,7 @@ func checkReply(t *testing.T, p *port, r []byte) {
 // The captured seeds must exercise every verdict, or the corpus has gone stale.
 func TestCaptureCoversVerdicts(t *testing.T) {
 	mac := net.HardwareAddr{0xc6, 0xa4, 0x1e, 0xbc, 0x58, 0x79}
-	p := &port{name: "eth0", mac: mac,
+	p := &ifaceView{name: "eth0", mac: mac,
 		held: toSet([]netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")}),
 		ours: map[[6]byte]struct{}{[6]byte(mac): {}}}
 	frames, err := readPcap("testdata/capture.pcap")

@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// link is what interface choice needs to know about one network interface.
-type link struct {
+// ifaceInfo is what interface choice needs to know about one network interface.
+type ifaceInfo struct {
 	Name     string
 	Index    int
 	MAC      net.HardwareAddr
@@ -23,11 +23,13 @@ type link struct {
 // virtualPrefixes are name prefixes of interfaces that Kubernetes networking
 // and container runtimes create. They never face the node's LAN, so the
 // default choice skips them; an explicit interface list may still name one.
+// No entry starts with another (TestVirtualPrefixesAreMinimal): "kube-"
+// covers kube-ipvs0, kube-bridge and kube-dummy-if, "nodelocal" covers
+// nodelocaldns, "tun" covers tunl0.
 var virtualPrefixes = []string{
-	"kube-ipvs", "kube-bridge", "kube-dummy", "nodelocaldns",
-	"cni", "veth", "docker", "br-", "cali", "flannel", "cilium", "lxc",
-	"vxlan", "genev", "weave", "datapath", "tunl", "tun", "tap", "virbr",
-	"antrea", "ovs-", "nodelocal", "kube-", "podman", "wg", "dummy",
+	"kube-", "nodelocal", "cni", "veth", "docker", "br-", "cali", "flannel", "cilium", "lxc",
+	"vxlan", "genev", "weave", "datapath", "tun", "tap", "virbr",
+	"antrea", "ovs-", "podman", "wg", "dummy",
 }
 
 // isVirtual reports whether name looks like an interface that container or
@@ -42,12 +44,12 @@ func isVirtual(name string) bool {
 }
 
 // usable reports whether l can carry announcements at all.
-func (l link) usable() bool {
+func (l ifaceInfo) usable() bool {
 	return l.Up && !l.Loopback && !l.NoARP && !l.Enslaved && len(l.MAC) == 6
 }
 
 // inSubnet reports whether one of l's addresses is on ip's subnet.
-func (l link) inSubnet(ip netip.Addr) bool {
+func (l ifaceInfo) inSubnet(ip netip.Addr) bool {
 	for _, p := range l.Prefixes {
 		if p.Contains(ip) {
 			return true
@@ -63,7 +65,7 @@ func (l link) inSubnet(ip netip.Addr) bool {
 // none of the listed ones carries ip's subnet, all listed usable interfaces
 // answer, because the administrator named them on purpose (a VIP subnet with
 // no node address on it is a supported setup).
-func chooseInterfaces(links []link, ip netip.Addr, explicit []string) []string {
+func chooseInterfaces(links []ifaceInfo, ip netip.Addr, explicit []string) []string {
 	var onSubnet, listed []string
 	for _, l := range links {
 		if !l.usable() {
@@ -108,7 +110,7 @@ func matchesAny(name string, patterns []string) bool {
 type table map[string][]netip.Addr
 
 // buildTable computes which interface answers for which VIP.
-func buildTable(links []link, desired []Announcement) table {
+func buildTable(links []ifaceInfo, desired []Announcement) table {
 	t := table{}
 	for _, a := range desired {
 		for _, ip := range a.IPs {

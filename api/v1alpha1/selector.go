@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -56,4 +57,37 @@ func (ad *L2Advertisement) Covers(p *IPAddressPool, poolSelectors []labels.Selec
 		}
 	}
 	return false
+}
+
+// SelectsNode reports whether the advertisement lets a node with labels
+// nodeLabels announce: it has no nodeSelectors, or one of nodeSelectors
+// (its spec.nodeSelectors converted with AsSelector) matches. A selector
+// that did not convert is left out by the caller and matches nothing, so
+// an advertisement whose only selectors are bad selects no node.
+func (ad *L2Advertisement) SelectsNode(nodeLabels map[string]string, nodeSelectors []labels.Selector) bool {
+	if len(ad.Spec.NodeSelectors) == 0 {
+		return true
+	}
+	set := labels.Set(nodeLabels)
+	for _, s := range nodeSelectors {
+		if s.Matches(set) {
+			return true
+		}
+	}
+	return false
+}
+
+// Serves reports whether leaselb serves Service s: it is of type
+// LoadBalancer and has spec.loadBalancerClass LoadBalancerClass, or no class
+// at all unless requireClass (the daemons' --require-class). The controller,
+// the speaker and doctor all ask this one function, so they cannot disagree
+// about which Services are ours.
+func Serves(s *corev1.Service, requireClass bool) bool {
+	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if s.Spec.LoadBalancerClass == nil {
+		return !requireClass
+	}
+	return *s.Spec.LoadBalancerClass == LoadBalancerClass
 }

@@ -27,13 +27,26 @@ const (
 
 // AddressRange is one entry of IPAddressPool.spec.addresses: a CIDR
 // ("192.0.2.0/24", "2001:db8::/120") or an inclusive range of one family
-// written "first-last" ("192.0.2.10-192.0.2.20").
+// written "first-last" ("192.0.2.10-192.0.2.20"). Spaces around the entry
+// and around each end of a range are ignored.
+//
+// The API server checks the grammar with the CEL rules below, one rule per
+// mistake so its message says what is wrong, in the allocator's words
+// (allocator.ParseRange checks it again). testdata/addresses.json is the
+// one table of good and bad entries both are tested against. CEL cannot
+// order IPv6 addresses, so a reversed IPv6 range passes the API server and
+// the controller reports it in the pool's status.
 //
 // +kubebuilder:validation:MinLength=1
 // +kubebuilder:validation:MaxLength=128
-// +kubebuilder:validation:XValidation:rule="isCIDR(self) || (self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim()))",message="each address must be a CIDR such as 192.0.2.0/24 or a range such as 192.0.2.10-192.0.2.20"
-// +kubebuilder:validation:XValidation:rule="isCIDR(self) || self.split('-').size() != 2 || !isIP(self.split('-')[0].trim()) || !isIP(self.split('-')[1].trim()) || ip(self.split('-')[0].trim()).family() == ip(self.split('-')[1].trim()).family()",message="both ends of a range must be of one IP family"
-// +kubebuilder:validation:XValidation:rule="isCIDR(self) || self.split('-').size() != 2 || !isIP(self.split('-')[0].trim()) || !isIP(self.split('-')[1].trim()) || ip(self.split('-')[0].trim()).family() != 4 || ip(self.split('-')[1].trim()).family() != 4 || int(self.split('-')[0].trim().split('.')[0])*16777216+int(self.split('-')[0].trim().split('.')[1])*65536+int(self.split('-')[0].trim().split('.')[2])*256+int(self.split('-')[0].trim().split('.')[3])*1 <= int(self.split('-')[1].trim().split('.')[0])*16777216+int(self.split('-')[1].trim().split('.')[1])*65536+int(self.split('-')[1].trim().split('.')[2])*256+int(self.split('-')[1].trim().split('.')[3])*1",message="range is reversed; write the lower address first"
+// +kubebuilder:validation:XValidation:rule="self.contains('-') || self.contains('/') || isIP(self.trim())",messageExpression=`self.trim() + ' is not an IP; write a CIDR such as 192.0.2.0/24 or a range such as 192.0.2.10-192.0.2.20'`
+// +kubebuilder:validation:XValidation:rule="self.contains('-') || self.contains('/') || !isIP(self.trim())",messageExpression=`self.trim() + ' is a single address; write it as a CIDR (' + self.trim() + (ip(self.trim()).family() == 4 ? '/32' : '/128') + ') or a range'`
+// +kubebuilder:validation:XValidation:rule="self.contains('-') || !self.contains('/') || isCIDR(self.trim())",messageExpression=`'"' + self.trim() + '" is not a CIDR; write an address and a prefix length such as 192.0.2.0/24 or 2001:db8::/120'`
+// +kubebuilder:validation:XValidation:rule="self.split('-').size() <= 2",messageExpression=`self.trim() + ' has more than one dash; write a range as first-last'`
+// +kubebuilder:validation:XValidation:rule="self.split('-').size() != 2 || isIP(self.split('-')[0].trim())",messageExpression=`(self.split('-')[0].trim().size() == 0 ? '""' : self.split('-')[0].trim()) + ' is not an IP'`
+// +kubebuilder:validation:XValidation:rule="self.split('-').size() != 2 || isIP(self.split('-')[1].trim())",messageExpression=`(self.split('-')[1].trim().size() == 0 ? '""' : self.split('-')[1].trim()) + ' is not an IP'`
+// +kubebuilder:validation:XValidation:rule="self.split('-').size() != 2 || !isIP(self.split('-')[0].trim()) || !isIP(self.split('-')[1].trim()) || ip(self.split('-')[0].trim()).family() == ip(self.split('-')[1].trim()).family()",messageExpression=`'range ' + self.split('-')[0].trim() + '-' + self.split('-')[1].trim() + ' mixes IPv4 and IPv6; write one range per family'`
+// +kubebuilder:validation:XValidation:rule="self.split('-').size() != 2 || !isIP(self.split('-')[0].trim()) || !isIP(self.split('-')[1].trim()) || ip(self.split('-')[0].trim()).family() != 4 || ip(self.split('-')[1].trim()).family() != 4 || int(self.split('-')[0].trim().split('.')[0])*16777216+int(self.split('-')[0].trim().split('.')[1])*65536+int(self.split('-')[0].trim().split('.')[2])*256+int(self.split('-')[0].trim().split('.')[3])*1 <= int(self.split('-')[1].trim().split('.')[0])*16777216+int(self.split('-')[1].trim().split('.')[1])*65536+int(self.split('-')[1].trim().split('.')[2])*256+int(self.split('-')[1].trim().split('.')[3])*1",messageExpression=`'range ' + self.split('-')[0].trim() + '-' + self.split('-')[1].trim() + ' is reversed; write the lower address first'`
 type AddressRange string
 
 // LabelSelector selects objects by label. It has the JSON shape of a

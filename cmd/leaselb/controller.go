@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
@@ -26,11 +25,11 @@ func runController(ctx context.Context, args []string) error {
 		"elect one active replica on the Lease "+controller.LeaseName+" in --namespace; disable only when a single replica runs")
 	fs.StringVar(&le.Identity, "leader-elect-identity", defaultIdentity(),
 		"this replica's name in the Lease: $POD_NAME, else the hostname")
-	fs.DurationVar(&le.LeaseDuration, "leader-elect-lease-duration", 15*time.Second,
+	fs.DurationVar(&le.LeaseDuration, "leader-elect-lease-duration", controller.DefaultLeaseDuration,
 		"how long standby replicas wait after the last renewal before taking over")
-	fs.DurationVar(&le.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second,
+	fs.DurationVar(&le.RenewDeadline, "leader-elect-renew-deadline", controller.DefaultRenewDeadline,
 		"how long the leader keeps trying to renew before it gives up leading")
-	fs.DurationVar(&le.RetryPeriod, "leader-elect-retry-period", 2*time.Second,
+	fs.DurationVar(&le.RetryPeriod, "leader-elect-retry-period", controller.DefaultRetryPeriod,
 		"how often replicas try to acquire or renew the Lease")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
@@ -16,6 +15,7 @@ import (
 	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
 	"github.com/leaselb/leaselb/internal/daemon"
 	"github.com/leaselb/leaselb/internal/speaker"
+	"github.com/leaselb/leaselb/l2"
 )
 
 // Client-side rate limits of the speaker. A node taking over 1,000 groups
@@ -53,7 +53,7 @@ func runSpeaker(ctx context.Context, args []string) error {
 		"how often the node lease is renewed while this node holds nothing")
 	rankStep := fs.Duration("rank-step", election.DefaultRankStep,
 		"how long each candidate waits after the one ranked before it before claiming a free VIP")
-	refresh := fs.Duration("refresh-interval", 60*time.Second,
+	refresh := fs.Duration("refresh-interval", l2.DefaultRefresh,
 		"period of gratuitous ARP / unsolicited NA refreshes for held VIPs, so switches and clients do not forget them; 0 turns them off")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,14 +64,12 @@ func runSpeaker(ctx context.Context, args []string) error {
 	if *node == "" {
 		return errors.New("no node name: pass --node-name or set $NODE_NAME (the DaemonSet sets it from spec.nodeName)")
 	}
-	if *renew <= 0 || *duration <= 0 || *renew*2 > *duration {
-		return fmt.Errorf("--node-lease-renew (%s) must be positive and at most half of --node-lease-duration (%s)", *renew, *duration)
+	timing := election.Timing{NodeLeaseRenew: *renew, NodeLeaseDuration: *duration, IdleRenew: *idle, RankStep: *rankStep}
+	if err := timing.Validate(); err != nil {
+		return err
 	}
-	if *idle < *renew {
-		return fmt.Errorf("--idle-renew (%s) must not be shorter than --node-lease-renew (%s)", *idle, *renew)
-	}
-	if *rankStep < 0 || *refresh < 0 {
-		return errors.New("--rank-step and --refresh-interval must not be negative")
+	if *refresh < 0 {
+		return errors.New("--refresh-interval must not be negative")
 	}
 
 	log, err := o.Logger()
@@ -111,10 +109,7 @@ func runSpeaker(ctx context.Context, args []string) error {
 		Node:               *node,
 		RequireClass:       *requireClass,
 		IgnoreExcludeLabel: *ignoreExclude,
-		NodeLeaseRenew:     *renew,
-		NodeLeaseDuration:  *duration,
-		IdleRenew:          *idle,
-		RankStep:           *rankStep,
+		Election:           timing,
 		Refresh:            *refresh,
 		Logger:             log,
 		Registerer:         reg,

@@ -46,6 +46,14 @@ const Component = "leaselb-controller"
 // or the CRDs are not installed.
 var ErrNotSynced = errors.New("controller: informer caches did not sync")
 
+// Defaults of the leader election between controller replicas (client-go's
+// leaderelection timings); the command's flags default to these.
+const (
+	DefaultLeaseDuration = 15 * time.Second
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultRetryPeriod   = 2 * time.Second
+)
+
 // LeaderElection configures the election between controller replicas.
 type LeaderElection struct {
 	// Enabled runs the election; when false this replica always leads,
@@ -56,7 +64,8 @@ type LeaderElection struct {
 	// Identity names this replica in the Lease (the pod name).
 	Identity string
 	// LeaseDuration, RenewDeadline and RetryPeriod are client-go's
-	// leaderelection timings; zero means 15s, 10s and 2s.
+	// leaderelection timings; zero means DefaultLeaseDuration,
+	// DefaultRenewDeadline and DefaultRetryPeriod.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
 
@@ -132,13 +141,13 @@ func New(cfg Config) (*Controller, error) {
 		le.LeaseName = LeaseName
 	}
 	if le.LeaseDuration == 0 {
-		le.LeaseDuration = 15 * time.Second
+		le.LeaseDuration = DefaultLeaseDuration
 	}
 	if le.RenewDeadline == 0 {
-		le.RenewDeadline = 10 * time.Second
+		le.RenewDeadline = DefaultRenewDeadline
 	}
 	if le.RetryPeriod == 0 {
-		le.RetryPeriod = 2 * time.Second
+		le.RetryPeriod = DefaultRetryPeriod
 	}
 	if le.Enabled && le.Identity == "" {
 		return nil, errors.New("controller: leader election needs an identity; set --leader-elect-identity or POD_NAME")

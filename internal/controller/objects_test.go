@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/leaselb/leaselb/allocator"
 	"github.com/leaselb/leaselb/api/v1alpha1"
 )
 
@@ -131,6 +134,11 @@ func TestBadPools(t *testing.T) {
 				if !strings.Contains(c.Message, p) {
 					t.Errorf("pool %s Valid message %q does not contain %q", tt.bad, c.Message, p)
 				}
+			}
+			// The same words as a Warning Event on the pool, once, for
+			// `kubectl get events -w` (docs/allocation.md).
+			if evs := h.rec.find(ns+"/"+tt.bad, tt.reason); len(evs) != 1 || evs[0].typ != corev1.EventTypeWarning || evs[0].message != c.Message {
+				t.Errorf("pool %s: %s Events %v, want one Warning saying %q", tt.bad, tt.reason, evs, c.Message)
 			}
 			for _, g := range tt.goodPools {
 				if c := condition(h.pool(t, g).Status.Conditions, ConditionValid); c.Status != metav1.ConditionTrue {
@@ -410,4 +418,37 @@ func TestPreferDualStackGetsSecondFamily(t *testing.T) {
 	h.wantIPs("x", "192.0.2.10", "2001:db8::10")
 	h.wantEvent("x", ReasonIPChanged, 0)
 	h.wantEvent("x", ReasonIPAllocated, 2, "192.0.2.10")
+}
+
+// TestAcceptPools checks the pure acceptance step on its own: oldest first,
+// a rejection that frees another pool, and a bad edit that keeps the last
+// good version.
+func TestAcceptPools(t *testing.T) {
+	lan, late, later := pool("lan", 0, "192.0.2.10-192.0.2.20"), pool("late", 1, "192.0.2.15-192.0.2.30"), pool("later", 2, "192.0.2.25-192.0.2.40")
+	accepted, problems, rejected := acceptPools([]*v1alpha1.IPAddressPool{lan, late, later}, nil, nil)
+	// late overlaps lan and is rejected, which leaves later free.
+	if got := slices.Sorted(maps.Keys(accepted)); !slices.Equal(got, []string{"lan", "later"}) {
+		t.Errorf("accepted %v, want [lan later]", got)
+	}
+	if pr := problems["late"]; pr.reason != ReasonOverlap || len(problems) != 1 {
+		t.Errorf("problems %v, want late: %s", problems, ReasonOverlap)
+	}
+	if rejected["late"] == nil || len(rejected) != 1 {
+		t.Errorf("rejected %v, want late's parsed version", rejected)
+	}
+
+	// An edit to garbage: nothing accepted, the problem says the previous
+	// version stays; an unchanged pool is not looked at again.
+	held, _ := allocator.NewPool(allocator.PoolSpec{Name: "lan", Addresses: []string{"192.0.2.10-192.0.2.20"}})
+	bad := pool("lan", 0, "192.0.2.20-192.0.2.10x")
+	accepted, problems, _ = acceptPools([]*v1alpha1.IPAddressPool{bad}, map[string]*allocator.Pool{"lan": held},
+		map[string]v1alpha1.IPAddressPoolSpec{"lan": lan.Spec})
+	if len(accepted) != 0 || problems["lan"].reason != ReasonInvalidAddresses || !strings.Contains(problems["lan"].message, "previous addresses stay in use") {
+		t.Errorf("accepted %v, problems %v; want lan rejected, previous version kept", accepted, problems)
+	}
+	accepted, problems, _ = acceptPools([]*v1alpha1.IPAddressPool{lan}, map[string]*allocator.Pool{"lan": held},
+		map[string]v1alpha1.IPAddressPoolSpec{"lan": lan.Spec})
+	if len(accepted) != 0 || len(problems) != 0 {
+		t.Errorf("unchanged pool: accepted %v, problems %v; want neither", accepted, problems)
+	}
 }

@@ -78,16 +78,9 @@ type serviceRequest struct {
 
 func key(s *corev1.Service) string { return s.Namespace + "/" + s.Name }
 
-// ours reports whether the Service is leaselb's to serve.
-func (t *term) ours(s *corev1.Service) bool {
-	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if s.Spec.LoadBalancerClass == nil {
-		return !t.c.cfg.RequireClass
-	}
-	return *s.Spec.LoadBalancerClass == v1alpha1.LoadBalancerClass
-}
+// ours reports whether the Service is leaselb's to serve under this
+// controller's --require-class.
+func (t *term) ours(s *corev1.Service) bool { return v1alpha1.Serves(s, t.c.cfg.RequireClass) }
 
 // annotation returns the value of a leaselb annotation, falling back to its
 // MetalLB forms, and the MetalLB forms present.
@@ -191,7 +184,10 @@ func ingress(ips []netip.Addr) []corev1.LoadBalancerIngress {
 	return out
 }
 
-// reconcileService brings one Service's status in line with the allocator.
+// reconcileService brings one Service's status in line with the allocator:
+// after a restart it first takes back the IPs the status shows (restore),
+// then asks the allocator for what the Service requests now, and writes and
+// reports the outcome (allocationFailed, assigned).
 func (t *term) reconcileService(ctx context.Context, k string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(k)
 	if err != nil {
@@ -199,13 +195,7 @@ func (t *term) reconcileService(ctx context.Context, k string) error {
 	}
 	s, err := t.c.services.Services(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		t.forget(k)
-		if _, had := t.alloc.Assigned(k); had {
-			t.alloc.Release(k)
-			t.log.Info("Service deleted; IP freed", zap.String("service", k))
-			t.retryPending()
-			t.queue.Add(item{kind: kindStatus})
-		}
+		t.serviceDeleted(k)
 		return nil
 	}
 	if err != nil {
@@ -217,27 +207,11 @@ func (t *term) reconcileService(ctx context.Context, k string) error {
 
 	req := t.request(s)
 	t.warnDeprecated(s, req.deprecated)
-	cur, has := t.alloc.Assigned(k)
 	old, oldOK := statusIPs(s)
-	if !has && len(old) > 0 {
-		if !oldOK {
-			t.moved[k] = "its status held an address that is not an IP"
-		} else if _, err := t.alloc.Assign(req.Request, old); err != nil {
-			if _, orphan := t.moved[k]; !orphan {
-				if pool, held := t.heldBy(old); held {
-					// Reported, not applied: the IP stays until the pool is
-					// fixed, and no valid pool can hand it to anyone else.
-					t.fail(s, fmt.Sprintf("keeping %s, which lies in no valid pool: pool %q is invalid (see its status); fix the pool", ipsString(old), pool), errRestore)
-					return nil
-				}
-				t.moved[k] = fmt.Sprintf("%s could not be kept (%v)", ipsString(old), err)
-				t.c.metrics.errors.WithLabelValues(errRestore).Inc()
-			}
-		} else {
-			cur, has = t.alloc.Assigned(k)
-		}
+	cur, has, keep := t.restore(s, req, old, oldOK)
+	if keep {
+		return nil
 	}
-
 	var asg allocator.Assignment
 	reason := errConflict
 	if req.problem != "" {
@@ -247,37 +221,112 @@ func (t *term) reconcileService(ctx context.Context, k string) error {
 		reason = errorReason(err)
 	}
 	if err != nil {
-		t.fail(s, err.Error(), reason)
-		if kept, ok := t.alloc.Assigned(k); ok {
-			// The allocator kept the previous IPs; so does the status.
-			return t.writeIngress(ctx, s, kept)
-		}
-		if len(old) > 0 {
-			// The old IPs are not reserved for this Service any more;
-			// showing them would announce an address another Service may
-			// get.
-			return t.writeIngress(ctx, s, allocator.Assignment{})
-		}
-		return nil
-	}
-	if _, failed := t.failures[k]; failed {
-		delete(t.failures, k)
-		t.c.metrics.pending.Set(float64(len(t.failures)))
+		return t.allocationFailed(ctx, s, old, err.Error(), reason)
 	}
 	if has && !slices.Equal(cur.IPs, asg.IPs) {
 		defer t.retryPending()
 	}
+	return t.assigned(ctx, s, old, asg)
+}
+
+// serviceDeleted frees a deleted Service's IPs.
+func (t *term) serviceDeleted(k string) {
+	t.forget(k)
+	if _, had := t.alloc.Assigned(k); had {
+		t.alloc.Release(k)
+		t.log.Info("Service deleted; IP freed", zap.String("service", k))
+		t.retryPending()
+		t.queue.Add(item{kind: kindStatus})
+	}
+}
+
+// restore gives a Service the allocator does not know yet (a new term) the
+// IPs its status shows, when they still fit; otherwise it records why they
+// move (t.moved). It returns the Service's assignment afterwards, and keep
+// true when the status IPs lie in an invalid pool: they stay, reported and
+// not moved, until the pool is fixed.
+func (t *term) restore(s *corev1.Service, req serviceRequest, old []netip.Addr, oldOK bool) (cur allocator.Assignment, has, keep bool) {
+	k := key(s)
+	cur, has = t.alloc.Assigned(k)
+	if has || len(old) == 0 {
+		return cur, has, false
+	}
+	if !oldOK {
+		t.moved[k] = "its status held an address that is not an IP"
+		return cur, has, false
+	}
+	if _, err := t.alloc.Assign(req.Request, old); err != nil {
+		if _, orphan := t.moved[k]; !orphan {
+			if pool, held := t.heldBy(old); held {
+				// Reported, not applied: the IP stays until the pool is
+				// fixed, and no valid pool can hand it to anyone else.
+				t.fail(s, fmt.Sprintf("keeping %s, which lies in no valid pool: pool %q is invalid (see its status); fix the pool", ipsString(old), pool), errRestore)
+				return cur, has, true
+			}
+			t.moved[k] = fmt.Sprintf("%s could not be kept (%v)", ipsString(old), err)
+			t.c.metrics.errors.WithLabelValues(errRestore).Inc()
+		}
+		return cur, has, false
+	}
+	cur, has = t.alloc.Assigned(k)
+	return cur, has, false
+}
+
+// allocationFailed reports a refused allocation and writes the status the
+// Service keeps: the IPs the allocator kept for it, or none.
+func (t *term) allocationFailed(ctx context.Context, s *corev1.Service, old []netip.Addr, msg, reason string) error {
+	t.fail(s, msg, reason)
+	if kept, ok := t.alloc.Assigned(key(s)); ok {
+		// The allocator kept the previous IPs; so does the status.
+		return t.writeIngress(ctx, s, kept)
+	}
+	if len(old) > 0 {
+		// The old IPs are not reserved for this Service any more; showing
+		// them would announce an address another Service may get.
+		return t.writeIngress(ctx, s, allocator.Assignment{})
+	}
+	return nil
+}
+
+// ipChange is how a Service's IPs changed, which picks its Event.
+type ipChange int
+
+const (
+	ipUnchanged ipChange = iota
+	// ipAssigned: new, or a PreferDualStack Service that got its second
+	// family; nothing it had changed.
+	ipAssigned
+	// ipMoved: an IP it had is gone.
+	ipMoved
+)
+
+// changeOf classifies the move from the status IPs old to now.
+func changeOf(old, now []netip.Addr) ipChange {
+	switch {
+	case slices.Equal(old, now):
+		return ipUnchanged
+	case len(old) == 0 || subset(old, now):
+		return ipAssigned
+	default:
+		return ipMoved
+	}
+}
+
+// assigned writes a successful assignment and reports what changed.
+func (t *term) assigned(ctx context.Context, s *corev1.Service, old []netip.Addr, asg allocator.Assignment) error {
+	k := key(s)
+	if _, failed := t.failures[k]; failed {
+		delete(t.failures, k)
+		t.c.metrics.pending.Set(float64(len(t.failures)))
+	}
 	if err := t.writeIngress(ctx, s, asg); err != nil {
 		return err
 	}
-	switch {
-	case slices.Equal(old, asg.IPs):
-	case len(old) == 0 || subset(old, asg.IPs):
-		// New, or a PreferDualStack Service that got its second family:
-		// nothing it had changed.
+	switch changeOf(old, asg.IPs) {
+	case ipAssigned:
 		t.log.Info("IP assigned", zap.String("service", k), zap.Stringers("ip", asg.IPs), zap.String("pool", asg.Pool))
 		t.c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonIPAllocated, "Assigned IP %s from pool %q", ipsString(asg.IPs), asg.Pool)
-	default:
+	case ipMoved:
 		why := t.moved[k]
 		if why == "" {
 			why = "the Service's requested IPs, pool, sharing key or IP families changed"

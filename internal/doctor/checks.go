@@ -9,7 +9,6 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
 	"github.com/leaselb/leaselb/allocator"
@@ -555,7 +554,7 @@ func adNodes(ad *v1alpha1.L2Advertisement, nodes []*corev1.Node) ([]string, erro
 	}
 	var out []string
 	for _, n := range nodes {
-		if len(sels) == 0 || slices.ContainsFunc(sels, func(sel labels.Selector) bool { return sel.Matches(labels.Set(n.Labels)) }) {
+		if ad.SelectsNode(n.Labels, sels) {
 			out = append(out, n.Name)
 		}
 	}
@@ -622,18 +621,6 @@ func checkAdvertisements(s *Snapshot, _ Options) []Finding {
 	return out
 }
 
-// ours reports whether the controller serves s (type LoadBalancer, class
-// leaselb.io/l2, or none unless RequireClass).
-func ours(s *corev1.Service, o Options) bool {
-	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if s.Spec.LoadBalancerClass == nil {
-		return !o.RequireClass
-	}
-	return *s.Spec.LoadBalancerClass == v1alpha1.LoadBalancerClass
-}
-
 func eventTime(e *corev1.Event) time.Time {
 	switch {
 	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
@@ -674,7 +661,7 @@ func checkServiceIPs(s *Snapshot, o Options) []Finding {
 	served, withIP := 0, 0
 	for i := range s.Services {
 		svc := &s.Services[i]
-		if !ours(svc, o) {
+		if !v1alpha1.Serves(svc, o.RequireClass) {
 			continue
 		}
 		served++
@@ -706,69 +693,95 @@ func checkServiceIPs(s *Snapshot, o Options) []Finding {
 	return out
 }
 
-// readyEndpointNodes returns the nodes with a ready (or serving) endpoint
-// of svc, from its EndpointSlices.
-func readyEndpointNodes(s *Snapshot, svc *corev1.Service) map[string]bool {
-	out := map[string]bool{}
-	for _, es := range s.EndpointSlices {
-		if es.Namespace != svc.Namespace || es.Labels["kubernetes.io/service-name"] != svc.Name {
+// speakerNodes are the nodes a speaker may run on (Linux), the ones whose
+// decision doctor reports. Unlike announcingNodes it keeps excluded nodes:
+// the speaker's own decision says why they may not announce.
+func speakerNodes(s *Snapshot) []*corev1.Node {
+	var out []*corev1.Node
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if os, ok := n.Labels[corev1.LabelOSStable]; ok && os != "linux" {
 			continue
 		}
-		for _, ep := range es.Endpoints {
-			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
-			serving := ep.Conditions.Serving != nil && *ep.Conditions.Serving
-			if (ready || serving) && ep.NodeName != nil {
-				out[*ep.NodeName] = true
-			}
-		}
+		out = append(out, n)
 	}
 	return out
 }
 
-// whyNoHolder guesses, from the pools, advertisements and endpoints, why
-// nobody holds group g: the reason a speaker would give for not being a
-// candidate, as far as doctor can see it.
-func whyNoHolder(s *Snapshot, g speaker.Group) (Severity, string) {
-	local := true
-	for _, svc := range g.Services {
-		if svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
-			local = false
+// world is the speaker's view of the cluster built from the snapshot, so
+// that doctor asks speaker.World.Decide instead of re-deriving candidacy.
+func world(s *Snapshot) *speaker.World {
+	return speaker.NewWorld(speaker.Inputs{Nodes: speakerNodes(s), Pools: pointers(s.Pools),
+		Advertisements: pointers(s.Advertisements), EndpointSlices: pointers(s.EndpointSlices)})
+}
+
+// pointers returns pointers to the elements of list, in order.
+func pointers[T any](list []T) []*T {
+	out := make([]*T, len(list))
+	for i := range list {
+		out[i] = &list[i]
+	}
+	return out
+}
+
+// maxNodeReasons caps how many nodes' reasons one finding lists.
+const maxNodeReasons = 8
+
+// whyNoHolder says why nobody holds group g: each node's Decision.Message
+// from the speaker's own World.Decide. Only a wait for a Local Service's
+// first ready endpoint is a warning (expected until a backend pod is ready);
+// anything else that keeps every node out, or candidates that claim nothing,
+// is a failure.
+func whyNoHolder(s *Snapshot, w *speaker.World, g speaker.Group, o Options) (Severity, string) {
+	nodes := w.NodeNames()
+	if len(nodes) == 0 {
+		return Fail, "there is no Linux Node, so no speaker may announce it" + unseen(s)
+	}
+	var candidates, why []string
+	waiting := true
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		d := w.Decide(n, g, o.RequireClass)
+		if d.Candidate {
+			candidates = append(candidates, n)
+			continue
+		}
+		if d.Reason != speaker.ReasonNoLocalEndpoint {
+			waiting = false
+		}
+		if !seen[d.Message] { // group-level reasons read the same for every node
+			seen[d.Message] = true
+			why = append(why, d.Message)
 		}
 	}
-	if local {
-		any := false
-		for _, svc := range g.Services {
-			if len(readyEndpointNodes(s, svc)) > 0 {
-				any = true
-			}
-		}
-		if !any {
-			return Warn, "externalTrafficPolicy is Local and no node has a ready endpoint, so no node may announce it (expected until a backend pod is ready)"
+	if len(candidates) > 0 {
+		return Fail, fmt.Sprintf("no speaker has claimed it although node(s) %s may: are speakers running there (see the speakers check)? kubectl -n %s logs daemonset/%s says why a node does not claim",
+			strings.Join(candidates, ", "), s.Namespace, SpeakerDaemonSet)
+	}
+	if len(why) > maxNodeReasons {
+		why = append(why[:maxNodeReasons], fmt.Sprintf("and %d more", len(why)-maxNodeReasons))
+	}
+	sev := Fail
+	if waiting {
+		sev = Warn
+		why = append(why, "(expected until a backend pod is ready)")
+	}
+	return sev, "no node may announce it: " + strings.Join(why, "; ") + unseen(s)
+}
+
+// unseen names the sources of the World doctor could not read, which make
+// whyNoHolder's answer a guess.
+func unseen(s *Snapshot) string {
+	var missing []string
+	for _, src := range []string{SourceNodes, SourcePools, SourceAdvertisements, SourceEndpointSlices} {
+		if _, ok := s.Errors[src]; ok {
+			missing = append(missing, src)
 		}
 	}
-	for _, ip := range g.IPs {
-		var pool *v1alpha1.IPAddressPool
-		for i := range s.Pools {
-			for _, a := range s.Pools[i].Spec.Addresses {
-				if first, last, err := allocator.ParseRange(string(a)); err == nil && first.Compare(ip) <= 0 && ip.Compare(last) <= 0 {
-					pool = &s.Pools[i]
-				}
-			}
-		}
-		if pool == nil {
-			return Fail, fmt.Sprintf("%s is in no pool, so no advertisement covers it", ip)
-		}
-		covered := false
-		for i := range s.Advertisements {
-			if ok, _ := poolSelected(&s.Advertisements[i], pool); ok {
-				covered = true
-			}
-		}
-		if !covered {
-			return Fail, fmt.Sprintf("its pool %s is covered by no L2Advertisement (see the advertisements check)", pool.Name)
-		}
+	if missing == nil {
+		return ""
 	}
-	return Fail, "no speaker has claimed it although the pool is advertised: are speakers running (see the speakers check)? kubectl -n " + s.Namespace + " logs daemonset/" + SpeakerDaemonSet + " says why a node is not a candidate"
+	return " (doctor could not read " + strings.Join(missing, ", ") + ", so this answer may be wrong)"
 }
 
 func groupObject(g speaker.Group) string {
@@ -787,18 +800,15 @@ func checkVIPHolders(s *Snapshot, o Options) []Finding {
 	if f := unreadable(check, s, SourceServices, SourceLeases); f != nil {
 		return f
 	}
-	var svcs []*corev1.Service
-	for i := range s.Services {
-		svcs = append(svcs, &s.Services[i])
-	}
-	groups, _ := speaker.Groups(svcs, o.RequireClass)
+	groups, _ := speaker.Groups(pointers(s.Services), o.RequireClass)
+	w := world(s)
 	var out []Finding
 	held := 0
 	for _, g := range groups {
 		obj := groupObject(g)
 		lease := findLease(s, g.Name)
 		if lease == nil {
-			sev, why := whyNoHolder(s, g)
+			sev, why := whyNoHolder(s, w, g, o)
 			out = append(out, Finding{Check: check, Severity: sev, Object: obj,
 				Message: "no node announces it (no VIP lease " + g.Name + "): " + why})
 			continue
@@ -808,7 +818,7 @@ func checkVIPHolders(s *Snapshot, o Options) []Finding {
 			holder = *lease.Spec.HolderIdentity
 		}
 		if holder == "" {
-			sev, why := whyNoHolder(s, g)
+			sev, why := whyNoHolder(s, w, g, o)
 			released := ""
 			if by := lease.Annotations[election.AnnotationReleasedBy]; by != "" {
 				released = " (released by " + by + ")"

@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/leaselb/leaselb/api/v1alpha1"
+	"github.com/leaselb/leaselb/internal/speaker"
 )
 
 const ns = "leaselb-system"
@@ -476,8 +478,9 @@ func TestVIPHolders(t *testing.T) {
 	released.Annotations = map[string]string{"leaselb.io/released-by": "n2"}
 	slice := func(svcName, nodeName string, ready bool) discoveryv1.EndpointSlice {
 		return discoveryv1.EndpointSlice{
-			ObjectMeta: metav1.ObjectMeta{Name: svcName + "-x", Namespace: "default", Labels: map[string]string{"kubernetes.io/service-name": svcName}},
-			Endpoints:  []discoveryv1.Endpoint{{NodeName: ptr.To(nodeName), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready)}}},
+			ObjectMeta:  metav1.ObjectMeta{Name: svcName + "-x", Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: svcName}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To(nodeName), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready)}}},
 		}
 	}
 	tests := []struct {
@@ -501,9 +504,9 @@ func TestVIPHolders(t *testing.T) {
 		{"no lease, pool advertised", []corev1.Service{svc("web", "192.0.2.10")}, nil, lanPool, lanAd, nil,
 			[]want{{Fail, "VIP 192.0.2.10 (Service default/web)", "no speaker has claimed it"}}},
 		{"no lease, pool not advertised", []corev1.Service{svc("web", "192.0.2.10")}, nil, lanPool, nil, nil,
-			[]want{{Fail, "VIP 192.0.2.10", "its pool lan is covered by no L2Advertisement"}}},
+			[]want{{Fail, "VIP 192.0.2.10", `IPAddressPool "lan", which no L2Advertisement covers`}}},
 		{"no lease, IP in no pool", []corev1.Service{svc("web", "198.51.100.1")}, nil, lanPool, lanAd, nil,
-			[]want{{Fail, "", "198.51.100.1 is in no pool"}}},
+			[]want{{Fail, "", "198.51.100.1 is in no IPAddressPool"}}},
 		{"released and not claimed", []corev1.Service{svc("web", "192.0.2.10")}, []coordinationv1.Lease{released}, lanPool, lanAd, nil,
 			[]want{{Fail, "", "has no holder (released by n2)"}}},
 		{"holder's node lease stale", []corev1.Service{svc("web", "192.0.2.10")},
@@ -514,7 +517,7 @@ func TestVIPHolders(t *testing.T) {
 			[]want{{Fail, "", "holder n9, which has no node lease node-n9"}}},
 		{"ETP Local without ready endpoints is expected", []corev1.Service{local(svc("almighty", "192.0.2.10"))}, nil, lanPool, lanAd,
 			[]discoveryv1.EndpointSlice{slice("almighty", "n1", false)},
-			[]want{{Warn, "", "no node has a ready endpoint"}}},
+			[]want{{Warn, "", "node n1 has no ready endpoint of it; group vip-192.0.2.10: default/almighty has externalTrafficPolicy Local and node n2 has no ready endpoint"}}},
 		{"ETP Local with a ready endpoint but no lease", []corev1.Service{local(svc("almighty", "192.0.2.10"))}, nil, lanPool, lanAd,
 			[]discoveryv1.EndpointSlice{slice("almighty", "n1", true)},
 			[]want{{Fail, "", "no speaker has claimed it"}}},
@@ -527,6 +530,7 @@ func TestVIPHolders(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := snap(func(s *Snapshot) {
 				s.Services, s.Leases, s.Pools, s.Advertisements, s.EndpointSlices = tt.svcs, tt.leases, tt.pools, tt.ads, tt.slices
+				s.Nodes = []corev1.Node{node("n1"), node("n2")}
 			})
 			expect(t, runCheck(t, "vip-holder", s, Options{}), tt.want)
 		})
@@ -657,5 +661,100 @@ func TestOutput(t *testing.T) {
 	_ = WriteText(&ok, NewReport(ns, Run(healthy(), Options{})))
 	if !strings.Contains(ok.String(), "No problems found") {
 		t.Errorf("healthy text output:\n%s", ok.String())
+	}
+}
+
+// TestDoctorAgreesWithSpeaker feeds one table of worlds to the speaker's
+// World.Decide and to doctor's vip-holder check, and requires doctor to
+// report exactly the speaker's answer. The rows are the cases where doctor
+// once re-derived candidacy and disagreed.
+func TestDoctorAgreesWithSpeaker(t *testing.T) {
+	lan := []v1alpha1.IPAddressPool{pool("lan", "192.0.2.0/24")}
+	lanAd := []v1alpha1.L2Advertisement{ad("lan", "lan")}
+	endpoint := func(svcName, nodeName string, ready, serving bool) discoveryv1.EndpointSlice {
+		return discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: svcName + "-" + nodeName, Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: svcName}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To(nodeName),
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready), Serving: ptr.To(serving)}}},
+		}
+	}
+	netDown := node("n2")
+	netDown.Status.Conditions = append(netDown.Status.Conditions, corev1.NodeCondition{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue, Reason: "NoRouteCreated"})
+	selective := ad("lan", "lan")
+	selective.Spec.NodeSelectors = []v1alpha1.LabelSelector{{MatchLabels: map[string]string{"zone": "b"}}}
+	tests := []struct {
+		name           string
+		nodes          []corev1.Node
+		svcs           []corev1.Service
+		pools          []v1alpha1.IPAddressPool
+		ads            []v1alpha1.L2Advertisement
+		slices         []discoveryv1.EndpointSlice
+		wantCandidates []string
+	}{
+		{name: "every node a candidate", nodes: []corev1.Node{node("n1"), node("n2")},
+			svcs: []corev1.Service{svc("web", "192.0.2.10")}, pools: lan, ads: lanAd, wantCandidates: []string{"n1", "n2"}},
+		{name: "a group is Local when any of its Services is", nodes: []corev1.Node{node("n1"), node("n2")},
+			svcs: []corev1.Service{svc("web", "192.0.2.10"), local(svc("api", "192.0.2.10"))}, pools: lan, ads: lanAd},
+		{name: "a serving endpoint counts only while none is ready", nodes: []corev1.Node{node("n1"), node("n2")},
+			svcs: []corev1.Service{local(svc("api", "192.0.2.10"))}, pools: lan, ads: lanAd,
+			slices:         []discoveryv1.EndpointSlice{endpoint("api", "n1", true, true), endpoint("api", "n2", false, true)},
+			wantCandidates: []string{"n1"}},
+		{name: "serving endpoints count when none is ready", nodes: []corev1.Node{node("n1"), node("n2")},
+			svcs: []corev1.Service{local(svc("api", "192.0.2.10"))}, pools: lan, ads: lanAd,
+			slices:         []discoveryv1.EndpointSlice{endpoint("api", "n2", false, true)},
+			wantCandidates: []string{"n2"}},
+		{name: "the first pool by name holds an IP two pools contain", nodes: []corev1.Node{node("n1")},
+			svcs:  []corev1.Service{svc("web", "192.0.2.10")},
+			pools: []v1alpha1.IPAddressPool{pool("a-dark", "192.0.2.0/28"), pool("b-lan", "192.0.2.0/24")}, ads: []v1alpha1.L2Advertisement{ad("lan", "b-lan")}},
+		{name: "nodeSelectors", nodes: []corev1.Node{node("n1"), withLabel(node("n2"), "zone", "b")},
+			svcs: []corev1.Service{svc("web", "192.0.2.10")}, pools: lan, ads: []v1alpha1.L2Advertisement{selective}, wantCandidates: []string{"n2"}},
+		{name: "nodeSelectors match no node", nodes: []corev1.Node{node("n1"), node("n2")},
+			svcs: []corev1.Service{svc("web", "192.0.2.10")}, pools: lan, ads: []v1alpha1.L2Advertisement{selective}},
+		{name: "excluded and NetworkUnavailable nodes", nodes: []corev1.Node{withLabel(node("n1"), v1alpha1.LabelExcludeFromLB, ""), netDown},
+			svcs: []corev1.Service{svc("web", "192.0.2.10")}, pools: lan, ads: lanAd},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The speaker's answer, from the table's objects, not through
+			// doctor's Snapshot.
+			in := speaker.Inputs{Nodes: pointers(tt.nodes), Pools: pointers(tt.pools),
+				Advertisements: pointers(tt.ads), EndpointSlices: pointers(tt.slices)}
+			groups, _ := speaker.Groups(pointers(tt.svcs), false)
+			if len(groups) != 1 {
+				t.Fatalf("table row makes %d groups, want 1", len(groups))
+			}
+			w := speaker.NewWorld(in)
+			g := groups[0]
+			if got := w.Candidates(g, false); !slices.Equal(got, tt.wantCandidates) {
+				t.Fatalf("speaker candidates %v, want %v", got, tt.wantCandidates)
+			}
+
+			s := snap(func(s *Snapshot) {
+				s.Nodes, s.Services, s.Pools, s.Advertisements, s.EndpointSlices = tt.nodes, tt.svcs, tt.pools, tt.ads, tt.slices
+			})
+			got := runCheck(t, "vip-holder", s, Options{})
+			if len(got) != 1 {
+				t.Fatalf("doctor: %d findings, want 1:\n%s", len(got), dump(got))
+			}
+			f := got[0]
+			if len(tt.wantCandidates) > 0 {
+				if f.Severity != Fail || !strings.Contains(f.Message, "node(s) "+strings.Join(tt.wantCandidates, ", ")+" may") {
+					t.Errorf("doctor says %s %q; want fail naming candidates %v", f.Severity, f.Message, tt.wantCandidates)
+				}
+				return
+			}
+			allWaiting := true
+			for _, n := range w.NodeNames() {
+				d := w.Decide(n, g, false)
+				if !strings.Contains(f.Message, d.Message) {
+					t.Errorf("doctor says %q; want it to carry node %s's decision %q", f.Message, n, d.Message)
+				}
+				allWaiting = allWaiting && d.Reason == speaker.ReasonNoLocalEndpoint
+			}
+			if want := map[bool]Severity{true: Warn, false: Fail}[allWaiting]; f.Severity != want {
+				t.Errorf("doctor severity %s, want %s", f.Severity, want)
+			}
+		})
 	}
 }

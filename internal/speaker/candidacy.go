@@ -13,11 +13,16 @@ import (
 
 	"github.com/leaselb/leaselb/allocator"
 	"github.com/leaselb/leaselb/api/v1alpha1"
+	"github.com/leaselb/leaselb/election"
 )
 
 // A Reason says why a node is not a candidate for a group (or why a Service
-// forms no group). The values appear in logs, metrics and Released Events.
+// forms no group), or why it stopped announcing one. The values appear in
+// logs, metrics and Released Events, and are handed to the election as
+// GroupSpec.Reason.
 type Reason string
+
+func (r Reason) String() string { return string(r) }
 
 // The reasons, in the order Decide checks them.
 const (
@@ -50,7 +55,17 @@ const (
 )
 
 // ReasonCandidate is the metric label of groups this node is a candidate for.
-const ReasonCandidate = "candidate"
+const ReasonCandidate Reason = "candidate"
+
+// Why this node stopped announcing a group, besides the candidacy reasons
+// (see loop.releaseReason). Fenced and shutdown are the election's words.
+const (
+	ReasonShutdown            = Reason(election.ReasonShutdown)
+	ReasonFenced              = Reason(election.ReasonFenced)
+	ReasonGroupRemoved Reason = "groupRemoved"
+	ReasonTakenOver    Reason = "takenOver"
+	ReasonLeaseLost    Reason = "leaseLost"
+)
 
 // ReasonStaleView: one of this node's caches may be out of date (a watch
 // failed and the API server has not accepted a new one yet), so it claims
@@ -113,8 +128,6 @@ type poolView struct {
 
 type adView struct {
 	name       string
-	nodeSels   []labels.Selector // nil: every node
-	badSel     bool              // a nodeSelector did not parse: select no node
 	interfaces []string
 	selected   map[string]bool // node names it selects, computed once
 }
@@ -145,13 +158,11 @@ func NewWorld(in Inputs) *World {
 	poolSels := make([][]labels.Selector, len(ads))
 	for i, ad := range ads {
 		v := adView{name: ad.Name, interfaces: slices.Clone(ad.Spec.Interfaces)}
+		var nodeSels []labels.Selector // those that parse; a bad one matches nothing
 		for _, s := range ad.Spec.NodeSelectors {
-			sel, err := s.AsSelector()
-			if err != nil {
-				v.badSel = true
-				continue
+			if sel, err := s.AsSelector(); err == nil {
+				nodeSels = append(nodeSels, sel)
 			}
-			v.nodeSels = append(v.nodeSels, sel)
 		}
 		for _, s := range ad.Spec.IPAddressPoolSelectors {
 			if sel, err := s.AsSelector(); err == nil {
@@ -160,7 +171,7 @@ func NewWorld(in Inputs) *World {
 		}
 		v.selected = map[string]bool{}
 		for _, n := range in.Nodes {
-			if v.selects(n) {
+			if ad.SelectsNode(n.Labels, nodeSels) {
 				v.selected[n.Name] = true
 			}
 		}
@@ -253,7 +264,7 @@ func (w *World) view(g Group, requireClass bool) *groupView {
 	v := &groupView{w: w, g: g}
 	anyOurs := false
 	for _, s := range g.Services {
-		if ours(s, requireClass) {
+		if v1alpha1.Serves(s, requireClass) {
 			anyOurs = true
 		}
 		if s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
@@ -433,21 +444,6 @@ func (v *groupView) hasLocalEndpoint(node string) bool {
 			continue
 		}
 		if e.ready[node] || (len(e.ready) == 0 && e.serving[node]) {
-			return true
-		}
-	}
-	return false
-}
-
-// selects reports whether the advertisement's nodeSelectors match n (any of
-// them; none means every node).
-func (a *adView) selects(n *corev1.Node) bool {
-	if len(a.nodeSels) == 0 {
-		return !a.badSel
-	}
-	set := labels.Set(n.Labels)
-	for _, s := range a.nodeSels {
-		if s.Matches(set) {
 			return true
 		}
 	}

@@ -8,7 +8,12 @@
 //
 // The decisions are pure functions: Groups computes the groups from
 // Services, and World.Decide decides candidacy for one (node, group); both
-// are table-tested without a cluster. One goroutine owns the loop's state;
+// are table-tested without a cluster, and leaselb doctor builds the same
+// World to say why nobody holds a group. Whether a Service is ours is
+// v1alpha1.Serves, shared with the controller and doctor. The speaker reads
+// no Lease itself: the election answers who holds a group, whose MAC a
+// claim came from (NodeOfMAC) and whether this node's cache is current
+// (CacheCurrentSince). One goroutine owns the loop's state;
 // informer handlers and the election and announcer notifications only wake
 // it.
 //

@@ -2,13 +2,20 @@ package speaker
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/leaselb/leaselb/election"
+	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
 )
 
 func TestFreshnessTransport(t *testing.T) {
@@ -102,7 +109,7 @@ func TestLoopClaimsNothingOnAStaleView(t *testing.T) {
 	if !held.Candidate {
 		t.Errorf("held group lost candidacy on a stale view: %+v", held)
 	}
-	if free.Candidate || free.Reason != string(ReasonStaleView) {
+	if free.Candidate || free.Reason != election.Reason(ReasonStaleView) {
 		t.Errorf("free group = %+v, want not a candidate with reason %s", free, ReasonStaleView)
 	}
 	if got := testutil.ToFloat64(h.l.cfg.m.candidacy.WithLabelValues(string(ReasonStaleView))); got != 1 {
@@ -136,4 +143,46 @@ func TestFreshnessFailures(t *testing.T) {
 	if names, _ := f.failures("nodes"); len(names) != 0 {
 		t.Errorf("failures = %v after the cache moved on, want none", names)
 	}
+}
+
+// TestInformerNamesAreURLPlurals checks the rule Freshness depends on: each
+// informer's name is the last element of the URL path its lists and watches
+// use. Every informer runs against an API server that answers 503, and each
+// must be reported stale under its own name.
+func TestInformerNamesAreURLPlurals(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	fresh := NewFreshness()
+	cfg := &rest.Config{Host: srv.URL, WrapTransport: fresh.WrapTransport}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Kube: kube, Leaselb: lb, Namespace: testNS, Node: "a", Freshness: fresh, announcer: newFakeAnnouncer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer func() {
+		close(stop)
+		s.kubeInf.Shutdown()
+		s.leaseInf.Shutdown()
+		s.lbInf.Shutdown()
+	}()
+	s.kubeInf.Start(stop)
+	s.leaseInf.Start(stop)
+	s.lbInf.Start(stop)
+	names := slices.Sorted(maps.Keys(s.informers))
+	if want := append(slices.Clone(groupInputs), resLeases.Resource); !slices.Equal(names, slices.Sorted(slices.Values(want))) {
+		t.Fatalf("informers %v, want %v", names, want)
+	}
+	eventually(t, "every informer's failing list reported under its name", func() bool {
+		return slices.Equal(fresh.Stale(names...), names)
+	})
 }

@@ -40,18 +40,6 @@ type Ignored struct {
 	Reason  Reason
 }
 
-// ours reports whether s is a LoadBalancer Service leaselb serves: class
-// leaselb.io/l2, or no class unless requireClass.
-func ours(s *corev1.Service, requireClass bool) bool {
-	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if s.Spec.LoadBalancerClass == nil {
-		return !requireClass
-	}
-	return *s.Spec.LoadBalancerClass == v1alpha1.LoadBalancerClass
-}
-
 // ServiceIPs returns the valid IPs of s's status.loadBalancer.ingress,
 // sorted and without duplicates. Hostname-only entries are not ours to
 // announce and are skipped.
@@ -89,7 +77,7 @@ func Groups(services []*corev1.Service, requireClass bool) ([]Group, []Ignored) 
 		if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
 			continue
 		}
-		if !ours(s, requireClass) {
+		if !v1alpha1.Serves(s, requireClass) {
 			ignored = append(ignored, Ignored{s, ReasonNotOurClass})
 			continue
 		}

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/record"
@@ -24,12 +23,9 @@ import (
 	"github.com/leaselb/leaselb/l2"
 )
 
-// Annotations the speaker writes on Leases (through the election).
+// Annotations the speaker writes on VIP leases (through the election); the
+// node lease's MACs annotation is election.AnnotationMACs.
 const (
-	// MACsAnnotation on a node lease lists the MACs of the node's
-	// announcing interfaces, comma-separated, so every speaker can tell a
-	// successor's gratuitous ARP from a foreign host's.
-	MACsAnnotation = "leaselb.io/macs"
 	// IPsAnnotation on a VIP lease lists the group's IPs, for people
 	// reading `kubectl get leases`.
 	IPsAnnotation = "leaselb.io/ips"
@@ -43,15 +39,6 @@ const (
 	EventAnnouncing = "Announcing"
 	EventReleased   = "Released"
 	EventIPConflict = "IPConflict"
-)
-
-// Release reasons other than the candidacy Reasons.
-const (
-	releaseShutdown     = "shutdown"
-	releaseGroupRemoved = "groupRemoved"
-	releaseFenced       = "fenced"
-	releaseTakenOver    = "takenOver"
-	releaseLeaseLost    = "leaseLost"
 )
 
 // noInterfaceHint ends the Warning when a held IP has no interface.
@@ -69,6 +56,8 @@ type elector interface {
 	Lost(group string)
 	Holder(group string) (string, bool)
 	SetNodeAnnotations(a map[string]string)
+	CacheCurrentSince() time.Time
+	NodeOfMAC(mac net.HardwareAddr) string
 }
 
 // announcer is what the loop needs of l2.Announcer.
@@ -91,7 +80,6 @@ type sources struct {
 	nodes     corelisters.NodeLister
 	pools     lblisters.IPAddressPoolNamespaceLister
 	ads       lblisters.L2AdvertisementNamespaceLister
-	leases    coordinationlisters.LeaseNamespaceLister
 	namespace string
 }
 
@@ -136,11 +124,6 @@ type loop struct {
 	// kickedAt is when the oldest unprocessed kick was sent (unix nanos on
 	// the clock, 0: none), for the health check.
 	kickedAt atomic.Int64
-	// ownSeen is when the cache last showed our node lease change (unix
-	// nanos on the clock): the watch delivers our renewals, so the cache is
-	// current.
-	ownSeen atomic.Int64
-	ownRV   atomic.Pointer[string]
 
 	groups     map[string]*groupState
 	lastSpecs  []election.GroupSpec
@@ -185,7 +168,7 @@ func newLoop(cfg loopConfig, el elector, an announcer, src sources) *loop {
 // group it does not hold is not claimed on the word of a stale cache — it
 // might belong to a Service deleted meanwhile. Other nodes, whose caches
 // are current, claim as usual.
-func (l *loop) holdOnly(specs []election.GroupSpec, counts map[string]int) {
+func (l *loop) holdOnly(specs []election.GroupSpec, counts map[Reason]int) {
 	var stale []string
 	if l.cfg.stale != nil {
 		stale = l.cfg.stale()
@@ -208,9 +191,9 @@ func (l *loop) holdOnly(specs []election.GroupSpec, counts map[string]int) {
 	for i := range specs {
 		if specs[i].Candidate && !held[specs[i].Name] {
 			specs[i].Candidate = false
-			specs[i].Reason = string(ReasonStaleView)
+			specs[i].Reason = election.Reason(ReasonStaleView)
 			counts[ReasonCandidate]--
-			counts[string(ReasonStaleView)]++
+			counts[ReasonStaleView]++
 		}
 	}
 }
@@ -222,23 +205,6 @@ func (l *loop) changed() {
 	case l.kick <- struct{}{}:
 	default:
 	}
-}
-
-// observeLease records when our own node lease changed in the cache.
-func (l *loop) observeLease(obj any) {
-	lease, ok := obj.(interface {
-		GetName() string
-		GetResourceVersion() string
-	})
-	if !ok || lease.GetName() != election.NodeLeaseName(l.cfg.node) {
-		return
-	}
-	rv := lease.GetResourceVersion()
-	if old := l.ownRV.Load(); old != nil && *old == rv {
-		return
-	}
-	l.ownRV.Store(&rv)
-	l.ownSeen.Store(l.cfg.clock.Now().UnixNano())
 }
 
 // recompute rebuilds the groups and this node's candidacy from the caches
@@ -256,14 +222,14 @@ func (l *loop) recompute() {
 	w := NewWorld(Inputs{Nodes: nodes, Pools: pools, Advertisements: ads, EndpointSlices: slicesList, IgnoreExcludeLabel: l.cfg.ignoreExclude})
 	next := make(map[string]*groupState, len(groups))
 	specs := make([]election.GroupSpec, 0, len(groups))
-	counts := map[string]int{}
+	counts := map[Reason]int{}
 	for _, g := range groups {
 		v := w.view(g, l.cfg.requireClass)
 		d := v.decide(l.cfg.node)
 		spec := election.GroupSpec{
 			Name:        g.Name,
 			Candidate:   d.Candidate,
-			Reason:      string(d.Reason),
+			Reason:      election.Reason(d.Reason),
 			Candidates:  v.candidates(),
 			Annotations: leaseAnnotations(g),
 		}
@@ -272,7 +238,7 @@ func (l *loop) recompute() {
 		if d.Candidate {
 			counts[ReasonCandidate]++
 		} else {
-			counts[string(d.Reason)]++
+			counts[d.Reason]++
 		}
 		if old := l.groups[g.Name]; old == nil || old.decision.Reason != d.Reason {
 			if d.Candidate {
@@ -280,7 +246,7 @@ func (l *loop) recompute() {
 					zap.Stringers("ips", g.IPs), zap.Strings("candidates", spec.Candidates))
 			} else {
 				l.cfg.log.Debug("not a candidate for group", zap.String("group", g.Name), zap.String("lease", g.Name),
-					zap.String("reason", string(d.Reason)), zap.String("why", d.Message), zap.Strings("candidates", spec.Candidates))
+					zap.Stringer("reason", d.Reason), zap.String("why", d.Message), zap.Strings("candidates", spec.Candidates))
 			}
 		}
 	}
@@ -292,10 +258,9 @@ func (l *loop) recompute() {
 	}
 	l.recomputed = true
 
-	for _, r := range allReasons {
-		l.cfg.m.candidacy.WithLabelValues(string(r)).Set(float64(counts[string(r)]))
+	for _, r := range append([]Reason{ReasonCandidate}, allReasons...) {
+		l.cfg.m.candidacy.WithLabelValues(string(r)).Set(float64(counts[r]))
 	}
-	l.cfg.m.candidacy.WithLabelValues(ReasonCandidate).Set(float64(counts[ReasonCandidate]))
 	ign := map[Reason]int{}
 	for _, i := range ignored {
 		ign[i.Reason]++
@@ -326,31 +291,90 @@ func leaseAnnotations(g Group) map[string]string {
 
 // reconcile makes the announcer answer for exactly the groups this node
 // holds and is still a candidate for, minus those fenced on the wire, and
-// raises the Events of what changed.
+// raises the Events of what changed. The pure steps are desired and
+// changesOf; the rest applies them.
 func (l *loop) reconcile() {
 	if !l.recomputed {
 		return
 	}
 	held := l.el.Held()
+	want := desired(held, l.groups, l.fenced, l.stopping)
+	l.forgetFences(held)
+	anns := l.announcements(want)
+	if !reflect.DeepEqual(anns, l.lastSet) {
+		start := l.cfg.clock.Now()
+		l.an.Set(anns)
+		l.cfg.m.annInterval.Observe(l.cfg.clock.Since(start).Seconds())
+		l.lastSet = anns
+	}
+	stopped, started, joined := changesOf(l.ann, want)
+	for _, name := range stopped {
+		l.released(name, l.ann[name])
+	}
+	for _, name := range started {
+		l.announcing(name, want[name], true, want[name].services)
+	}
+	for _, name := range sortedKeys(joined) {
+		l.announcing(name, want[name], false, joined[name])
+	}
+	l.ann = want
+	l.cfg.m.held.Set(float64(len(want)))
+}
+
+// desired is what this node should announce: the groups it holds and is
+// still a candidate for, minus those fenced on the wire in the same term;
+// nothing while stopping.
+func desired(held []election.Held, groups map[string]*groupState, fenced map[string]time.Time, stopping bool) map[string]*announced {
 	want := map[string]*announced{}
-	if !l.stopping {
-		for _, h := range held {
-			if since, ok := l.fenced[h.Group]; ok && since.Equal(h.Since) {
-				continue // we saw a successor announce it; the election catches up
-			}
-			gs := l.groups[h.Group]
-			if gs == nil || !gs.decision.Candidate {
-				continue // the election releases it on its next turn
-			}
-			svcs := make([]string, len(gs.group.Services))
-			for i, s := range gs.group.Services {
-				svcs[i] = serviceKey(s)
-			}
-			want[h.Group] = &announced{since: h.Since, ips: gs.decision.IPs, services: svcs}
+	if stopping {
+		return want
+	}
+	for _, h := range held {
+		if since, ok := fenced[h.Group]; ok && since.Equal(h.Since) {
+			continue // we saw a successor announce it; the election catches up
+		}
+		gs := groups[h.Group]
+		if gs == nil || !gs.decision.Candidate {
+			continue // the election releases it on its next turn
+		}
+		svcs := make([]string, len(gs.group.Services))
+		for i, s := range gs.group.Services {
+			svcs[i] = serviceKey(s)
+		}
+		want[h.Group] = &announced{since: h.Since, ips: gs.decision.IPs, services: svcs}
+	}
+	return want
+}
+
+// changesOf compares what was announced with what is wanted: the groups
+// no longer announced, those announced in a new term, and, for groups that
+// stay, the Services that joined them (a Service that now shares an IP
+// this node already announces), each sorted.
+func changesOf(was, want map[string]*announced) (stopped, started []string, joined map[string][]string) {
+	joined = map[string][]string{}
+	for _, name := range sortedKeys(was) {
+		if _, ok := want[name]; !ok {
+			stopped = append(stopped, name)
 		}
 	}
-	// A fenced term that left Held() is over: forget it, so that a later
-	// lawful claim is announced again.
+	for _, name := range sortedKeys(want) {
+		old, ok := was[name]
+		if !ok || !old.since.Equal(want[name].since) {
+			started = append(started, name)
+			continue
+		}
+		for _, s := range want[name].services {
+			if !slices.Contains(old.services, s) {
+				joined[name] = append(joined[name], s)
+			}
+		}
+	}
+	return stopped, started, joined
+}
+
+// forgetFences drops the fences of terms that left Held(), so that a later
+// lawful claim is announced again.
+func (l *loop) forgetFences(held []election.Held) {
 	heldNow := map[string]time.Time{}
 	for _, h := range held {
 		heldNow[h.Group] = h.Since
@@ -360,52 +384,43 @@ func (l *loop) reconcile() {
 			delete(l.fenced, g)
 		}
 	}
+}
 
-	anns := l.announcements(want)
-	if !reflect.DeepEqual(anns, l.lastSet) {
-		start := l.cfg.clock.Now()
-		l.an.Set(anns)
-		l.cfg.m.annInterval.Observe(l.cfg.clock.Since(start).Seconds())
-		l.lastSet = anns
+// released reports that this node stopped announcing group name: log,
+// metric and a Released Event on each of its Services that still exists.
+func (l *loop) released(name string, old *announced) {
+	reason, why := l.releaseReason(name)
+	l.cfg.m.handovers.WithLabelValues("out", string(reason)).Inc()
+	l.cfg.log.Info("stopped announcing group", zap.String("group", name), zap.String("lease", name),
+		zap.Stringers("ips", old.ips), zap.Stringer("reason", reason), zap.String("why", why))
+	for _, s := range l.existingServices(old.services) {
+		l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventReleased,
+			"node %s stopped announcing %s: %s", l.cfg.node, joinIPs(old.ips), reasonText(reason, why))
 	}
-	now := l.cfg.clock.Now()
+	delete(l.successor, name)
+}
 
-	for _, name := range sortedKeys(l.ann) {
-		if _, ok := want[name]; ok {
-			continue
+// announcing reports that this node announces group name with an
+// Announcing Event on services; for a new term (services are then all of
+// the group's) with its log line and metrics too.
+func (l *loop) announcing(name string, a *announced, newTerm bool, services []string) {
+	var ifaces []string
+	var live, dark []netip.Addr
+	for _, ip := range a.ips {
+		got := l.an.Interfaces(ip)
+		if len(got) == 0 {
+			dark = append(dark, ip)
+		} else {
+			live = append(live, ip)
 		}
-		reason, why := l.releaseReason(name)
-		old := l.ann[name]
-		l.cfg.m.handovers.WithLabelValues("out", reason).Inc()
-		l.cfg.log.Info("stopped announcing group", zap.String("group", name), zap.String("lease", name),
-			zap.Stringers("ips", old.ips), zap.String("reason", reason), zap.String("why", why))
-		for _, s := range l.existingServices(old.services) {
-			l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventReleased,
-				"node %s stopped announcing %s: %s", l.cfg.node, joinIPs(old.ips), reasonText(reason, why))
-		}
-		delete(l.successor, name)
+		ifaces = append(ifaces, got...)
 	}
-	for _, name := range sortedKeys(want) {
-		if old, ok := l.ann[name]; ok && old.since.Equal(want[name].since) {
-			continue
-		}
-		a := want[name]
-		latency := now.Sub(a.since)
+	slices.Sort(ifaces)
+	ifaces = slices.Compact(ifaces)
+	if newTerm {
+		latency := l.cfg.clock.Since(a.since)
 		l.cfg.m.claimToAnn.Observe(latency.Seconds())
 		l.cfg.m.handovers.WithLabelValues("in", "won").Inc()
-		var ifaces []string
-		var live, dark []netip.Addr
-		for _, ip := range a.ips {
-			got := l.an.Interfaces(ip)
-			if len(got) == 0 {
-				dark = append(dark, ip)
-			} else {
-				live = append(live, ip)
-			}
-			ifaces = append(ifaces, got...)
-		}
-		slices.Sort(ifaces)
-		ifaces = slices.Compact(ifaces)
 		fields := []zap.Field{zap.String("group", name), zap.String("lease", name),
 			zap.Stringers("ips", a.ips), zap.Strings("interfaces", ifaces), zap.Duration("claimToAnnounce", latency)}
 		if len(dark) > 0 {
@@ -413,23 +428,21 @@ func (l *loop) reconcile() {
 		} else {
 			l.cfg.log.Info("announcing group", fields...)
 		}
-		for _, s := range l.existingServices(a.services) {
-			switch {
-			case len(live) == 0:
-				l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
-					"node %s holds %s but no interface of it can announce it: %s", l.cfg.node, joinIPs(a.ips), noInterfaceHint)
-			case len(dark) > 0:
-				l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
-					"announcing %s from node %s on %s; %s on no interface: %s",
-					joinIPs(live), l.cfg.node, strings.Join(ifaces, ", "), joinIPs(dark), noInterfaceHint)
-			default:
-				l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventAnnouncing,
-					"announcing %s from node %s on %s", joinIPs(a.ips), l.cfg.node, strings.Join(ifaces, ", "))
-			}
+	}
+	for _, s := range l.existingServices(services) {
+		switch {
+		case len(live) == 0:
+			l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
+				"node %s holds %s but no interface of it can announce it: %s", l.cfg.node, joinIPs(a.ips), noInterfaceHint)
+		case len(dark) > 0:
+			l.cfg.recorder.Eventf(s, corev1.EventTypeWarning, EventAnnouncing,
+				"announcing %s from node %s on %s; %s on no interface: %s",
+				joinIPs(live), l.cfg.node, strings.Join(ifaces, ", "), joinIPs(dark), noInterfaceHint)
+		default:
+			l.cfg.recorder.Eventf(s, corev1.EventTypeNormal, EventAnnouncing,
+				"announcing %s from node %s on %s", joinIPs(a.ips), l.cfg.node, strings.Join(ifaces, ", "))
 		}
 	}
-	l.ann = want
-	l.cfg.m.held.Set(float64(len(want)))
 }
 
 // announcements turns the announced groups into the announcer's desired
@@ -454,29 +467,29 @@ func (l *loop) announcements(want map[string]*announced) []l2.Announcement {
 }
 
 // releaseReason says why this node stopped announcing group name.
-func (l *loop) releaseReason(name string) (reason, why string) {
+func (l *loop) releaseReason(name string) (reason Reason, why string) {
 	gs := l.groups[name]
 	switch {
 	case l.stopping:
-		return releaseShutdown, "the speaker is shutting down; another node takes over"
+		return ReasonShutdown, "the speaker is shutting down; another node takes over"
 	case gs == nil:
-		return releaseGroupRemoved, "the group no longer exists (Service deleted, its IP changed or it stopped being a LoadBalancer of ours)"
+		return ReasonGroupRemoved, "the group no longer exists (Service deleted, its IP changed or it stopped being a LoadBalancer of ours)"
 	case !gs.decision.Candidate:
-		return string(gs.decision.Reason), gs.decision.Message
+		return gs.decision.Reason, gs.decision.Message
 	case l.successor[name] != "":
-		return releaseFenced, "node " + l.successor[name] + " was seen announcing it on the wire"
+		return ReasonFenced, "node " + l.successor[name] + " was seen announcing it on the wire"
 	}
 	if h, ok := l.el.Holder(name); ok && h != l.cfg.node {
-		return releaseTakenOver, "node " + h + " holds its lease now"
+		return ReasonTakenOver, "node " + h + " holds its lease now"
 	}
-	return releaseLeaseLost, "this node no longer holds its lease"
+	return ReasonLeaseLost, "this node no longer holds its lease"
 }
 
-func reasonText(reason, why string) string {
+func reasonText(reason Reason, why string) string {
 	if why == "" {
-		return reason
+		return string(reason)
 	}
-	return reason + ": " + why
+	return string(reason) + ": " + why
 }
 
 // existingServices returns the Services named by keys that the cache still
@@ -509,7 +522,7 @@ func (l *loop) claim(c l2.Claim) {
 		return
 	}
 	fields = append(fields, zap.String("group", group), zap.String("lease", group))
-	owner := l.macOwner(c.MAC)
+	owner := l.el.NodeOfMAC(c.MAC)
 	if owner == l.cfg.node {
 		l.cfg.m.wireClaims.WithLabelValues("stale").Inc()
 		return
@@ -520,8 +533,8 @@ func (l *loop) claim(c l2.Claim) {
 	}
 	fields = append(fields, zap.String("claimant", owner))
 	holder, known := l.el.Holder(group)
-	seen := time.Unix(0, l.ownSeen.Load())
-	current := l.ownSeen.Load() != 0 && l.cfg.clock.Since(seen) < l.cfg.nodeLeaseDuration
+	since := l.el.CacheCurrentSince()
+	current := !since.IsZero() && l.cfg.clock.Since(since) < l.cfg.nodeLeaseDuration
 	if known && holder == l.cfg.node && current {
 		// Our cache is current (it delivered one of our renewals within a
 		// node-lease duration, so nobody can have judged us expired) and
@@ -578,24 +591,6 @@ func (l *loop) firstIn(d time.Duration, key string) bool {
 	return true
 }
 
-// macOwner returns the node whose node lease lists mac, or "".
-func (l *loop) macOwner(mac net.HardwareAddr) string {
-	leases, err := l.src.leases.List(labels.SelectorFromSet(labels.Set{election.RoleLabel: election.RoleNode}))
-	if err != nil {
-		return ""
-	}
-	want := strings.ToLower(mac.String())
-	for _, lease := range leases {
-		for _, m := range strings.Split(lease.Annotations[MACsAnnotation], ",") {
-			hw, err := net.ParseMAC(strings.TrimSpace(m))
-			if err == nil && strings.ToLower(hw.String()) == want {
-				return strings.TrimPrefix(lease.Name, election.NodeLeasePrefix)
-			}
-		}
-	}
-	return ""
-}
-
 // publishMACs hands the election this node's announcing MACs for its node
 // lease when they changed.
 func (l *loop) publishMACs() {
@@ -604,7 +599,7 @@ func (l *loop) publishMACs() {
 		return
 	}
 	l.macs = joined
-	l.el.SetNodeAnnotations(map[string]string{MACsAnnotation: joined})
+	l.el.SetNodeAnnotations(map[string]string{election.AnnotationMACs: joined})
 	l.cfg.log.Info("announcing interfaces' MACs published on the node lease", zap.String("macs", joined))
 }
 
@@ -615,7 +610,7 @@ func (l *loop) stop() {
 	l.reconcile()
 }
 
-// macString is the MACsAnnotation value for macs: lower case, sorted,
+// macString is the election.AnnotationMACs value for macs: lower case, sorted,
 // comma-separated.
 func macString(macs []net.HardwareAddr) string {
 	s := make([]string, len(macs))

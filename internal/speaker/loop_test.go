@@ -1,7 +1,9 @@
 package speaker
 
 import (
+	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"reflect"
@@ -19,7 +21,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
@@ -46,11 +47,15 @@ type fakeElector struct {
 	holders map[string]string
 	annots  map[string]string
 	changed chan struct{}
+	// cacheSince is CacheCurrentSince; nodeMACs are the MACs annotation of
+	// each node's lease, for NodeOfMAC.
+	cacheSince time.Time
+	nodeMACs   map[string]string
 }
 
 func newFakeElector(clk *testingclock.FakeClock, auto bool) *fakeElector {
 	return &fakeElector{clk: clk, auto: auto, held: map[string]time.Time{}, holders: map[string]string{},
-		changed: make(chan struct{}, 1)}
+		changed: make(chan struct{}, 1), nodeMACs: map[string]string{}}
 }
 
 func (f *fakeElector) SetGroups(groups []election.GroupSpec) {
@@ -126,6 +131,19 @@ func (f *fakeElector) Holder(g string) (string, bool) {
 }
 
 func (f *fakeElector) SetNodeAnnotations(a map[string]string) { f.annots = a }
+
+func (f *fakeElector) CacheCurrentSince() time.Time { return f.cacheSince }
+
+func (f *fakeElector) NodeOfMAC(mac net.HardwareAddr) string {
+	for _, node := range sortedKeys(f.nodeMACs) {
+		for _, m := range strings.Split(f.nodeMACs[node], ",") {
+			if hw, err := net.ParseMAC(strings.TrimSpace(m)); err == nil && bytes.Equal(hw, mac) {
+				return node
+			}
+		}
+	}
+	return ""
+}
 
 func (f *fakeElector) spec(name string) (election.GroupSpec, bool) {
 	for _, s := range f.specs {
@@ -261,7 +279,6 @@ func newHarness(t testing.TB, auto bool) *harness {
 		nodes:     corelisters.NewNodeLister(idx("nodes")),
 		pools:     lblisters.NewIPAddressPoolLister(idx("pools")).IPAddressPools(testNS),
 		ads:       lblisters.NewL2AdvertisementLister(idx("ads")).L2Advertisements(testNS),
-		leases:    coordinationlisters.NewLeaseLister(idx("leases")).Leases(testNS),
 		namespace: testNS,
 	})
 	return h
@@ -314,13 +331,7 @@ func (h *harness) step(dirty bool) {
 }
 
 // nodeLease puts a peer's node lease listing its MACs.
-func (h *harness) nodeLease(node, macs string) {
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: election.NodeLeaseName(node),
-		Labels: map[string]string{election.RoleLabel: election.RoleNode}, Annotations: map[string]string{MACsAnnotation: macs}}}
-	if err := h.stores["leases"].Update(l); err != nil {
-		h.t.Fatal(err)
-	}
-}
+func (h *harness) nodeLease(node, macs string) { h.el.nodeMACs[node] = macs }
 
 func (h *harness) wantAnnounced(want ...string) {
 	h.t.Helper()
@@ -378,7 +389,7 @@ func TestLoopAnnouncesWhatItHolds(t *testing.T) {
 	if n := testutil.CollectAndCount(h.l.cfg.m.claimToAnn); n != 1 {
 		t.Errorf("claim_to_announce has %d series", n)
 	}
-	if got := testutil.ToFloat64(h.l.cfg.m.candidacy.WithLabelValues(ReasonCandidate)); got != 1 {
+	if got := testutil.ToFloat64(h.l.cfg.m.candidacy.WithLabelValues(string(ReasonCandidate))); got != 1 {
 		t.Errorf("candidacy{candidate} = %v", got)
 	}
 
@@ -393,7 +404,7 @@ func TestLoopAnnouncesWhatItHolds(t *testing.T) {
 		t.Errorf("SetGroups called %d times for one state", h.el.sets)
 	}
 	// The MACs were published once.
-	if h.el.annots[MACsAnnotation] != "02:00:00:00:00:0a" {
+	if h.el.annots[election.AnnotationMACs] != "02:00:00:00:00:0a" {
 		t.Errorf("node annotations = %v", h.el.annots)
 	}
 }
@@ -426,43 +437,43 @@ func TestLoopReleases(t *testing.T) {
 		name   string
 		change func(h *harness)
 		events []string
-		reason string
+		reason Reason
 	}{
 		{
 			name:   "Service deleted: no Event, nothing left to put it on",
 			change: func(h *harness) { h.remove(svc("web", "192.0.2.10")) },
-			reason: releaseGroupRemoved,
+			reason: ReasonGroupRemoved,
 		},
 		{
 			name:   "IP changed: the old group is gone",
 			change: func(h *harness) { h.add(svc("web", "192.0.2.11")) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: groupRemoved",
 				"Normal Announcing default/web: announcing 192.0.2.11"},
-			reason: releaseGroupRemoved,
+			reason: ReasonGroupRemoved,
 		},
 		{
 			name:   "node excluded",
 			change: func(h *harness) { h.add(node("a", label(v1alpha1.LabelExcludeFromLB, ""))) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: nodeExcluded: node a carries the label"},
-			reason: string(ReasonNodeExcluded),
+			reason: ReasonNodeExcluded,
 		},
 		{
 			name:   "advertisement narrowed to other nodes",
 			change: func(h *harness) { h.add(advert("l2", nodeSelector(map[string]string{"kubernetes.io/hostname": "b"}))) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: nodeNotSelected"},
-			reason: string(ReasonNodeNotSelected),
+			reason: ReasonNodeNotSelected,
 		},
 		{
 			name:   "advertisement deleted",
 			change: func(h *harness) { h.remove(advert("l2")) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: noAdvertisement"},
-			reason: string(ReasonNoAdvertisement),
+			reason: ReasonNoAdvertisement,
 		},
 		{
 			name:   "last local endpoint gone",
 			change: func(h *harness) { h.add(with(svc("web", "192.0.2.10"), local())) },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: noLocalEndpoint"},
-			reason: string(ReasonNoLocalEndpoint),
+			reason: ReasonNoLocalEndpoint,
 		},
 		{
 			name: "taken over by another node",
@@ -472,7 +483,7 @@ func TestLoopReleases(t *testing.T) {
 				h.step(false)
 			},
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: takenOver: node b holds its lease now"},
-			reason: releaseTakenOver,
+			reason: ReasonTakenOver,
 		},
 		{
 			name: "lease lost without a new holder",
@@ -481,13 +492,13 @@ func TestLoopReleases(t *testing.T) {
 				h.step(false)
 			},
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: leaseLost"},
-			reason: releaseLeaseLost,
+			reason: ReasonLeaseLost,
 		},
 		{
 			name:   "shutdown",
 			change: func(h *harness) { h.l.stop() },
 			events: []string{"Normal Released default/web: node a stopped announcing 192.0.2.10: shutdown"},
-			reason: releaseShutdown,
+			reason: ReasonShutdown,
 		},
 	}
 	for _, tt := range tests {
@@ -503,7 +514,7 @@ func TestLoopReleases(t *testing.T) {
 				t.Fatalf("still announcing: %q", got)
 			}
 			h.wantEvents(tt.events...)
-			if v := testutil.ToFloat64(h.l.cfg.m.handovers.WithLabelValues("out", tt.reason)); v != 1 {
+			if v := testutil.ToFloat64(h.l.cfg.m.handovers.WithLabelValues("out", string(tt.reason))); v != 1 {
 				t.Errorf("handovers{out,%s} = %v", tt.reason, v)
 			}
 		})
@@ -550,7 +561,7 @@ func TestLoopClaims(t *testing.T) {
 			h.rec.take()
 			h.el.holders[group] = tt.holder
 			if tt.fresh {
-				h.l.ownSeen.Store(h.clk.Now().UnixNano())
+				h.el.cacheSince = h.clk.Now()
 			}
 			h.clk.Step(time.Second)
 			h.l.claim(l2.Claim{IP: tt.ip, MAC: tt.mac, Interface: "eth0"})
@@ -654,13 +665,13 @@ func TestLoopFencedTermStaysSilentUntilTheElectionCatchesUp(t *testing.T) {
 func TestLoopPublishesMACChanges(t *testing.T) {
 	h := newHarness(t, true)
 	h.add(baseObjects()...)
-	if h.el.annots[MACsAnnotation] != "02:00:00:00:00:0a" {
+	if h.el.annots[election.AnnotationMACs] != "02:00:00:00:00:0a" {
 		t.Fatalf("annotations = %v", h.el.annots)
 	}
 	m2, _ := net.ParseMAC("02:00:00:00:00:09")
 	h.an.macs = append(h.an.macs, m2)
 	h.step(false)
-	if h.el.annots[MACsAnnotation] != "02:00:00:00:00:09,02:00:00:00:00:0a" {
+	if h.el.annots[election.AnnotationMACs] != "02:00:00:00:00:09,02:00:00:00:00:0a" {
 		t.Fatalf("annotations = %v", h.el.annots)
 	}
 }
@@ -696,6 +707,10 @@ func TestLoopPermutations(t *testing.T) {
 		events    []runtime.Object
 		announced []string
 		specs     []string // name:candidate:reason:candidates
+		// services are the Services that end announced: each must have had
+		// one Announcing Event more than Released Events, and no other
+		// Service any.
+		services []string
 	}{
 		{
 			name: "walkthrough",
@@ -703,6 +718,7 @@ func TestLoopPermutations(t *testing.T) {
 				svc("web", "192.0.2.10"), svc("dns", "192.0.2.10")},
 			announced: []string{"vip-192.0.2.10=192.0.2.10@"},
 			specs:     []string{"vip-192.0.2.10:true::a,b"},
+			services:  []string{"default/dns", "default/web"},
 		},
 		{
 			name: "Local with endpoint here, dual-stack, two pools",
@@ -712,6 +728,7 @@ func TestLoopPermutations(t *testing.T) {
 				slice("web", "web-1", ep{node: "a", ready: yes()})},
 			announced: []string{"vip-192.0.2.10=192.0.2.10, 2001:db8::10@eth0"},
 			specs:     []string{"vip-192.0.2.10:true::a"},
+			services:  []string{"default/web"},
 		},
 		{
 			name: "selected elsewhere",
@@ -744,19 +761,24 @@ func TestLoopPermutations(t *testing.T) {
 				// and a new Announcing; at the end, what is announced has
 				// been announced once more than it was released.
 				count := map[string]int{}
-				for _, e := range h.rec.take() {
+				events := h.rec.take()
+				for _, e := range events {
 					f := strings.Fields(e)
+					svcName := strings.TrimSuffix(f[2], ":")
 					switch f[1] {
 					case EventAnnouncing:
-						count[f[2]]++
+						count[svcName]++
 					case EventReleased:
-						count[f[2]]--
+						count[svcName]--
 					}
 				}
-				for svcName, c := range count {
-					if want := map[bool]int{true: 1, false: 0}[len(sc.announced) > 0]; c != want {
-						t.Fatalf("order %v: %s announced-released = %d, want %d", order, svcName, c, want)
-					}
+				want := map[string]int{}
+				for _, svcName := range sc.services {
+					want[svcName] = 1
+				}
+				maps.DeleteFunc(count, func(_ string, c int) bool { return c == 0 })
+				if !maps.Equal(count, want) {
+					t.Fatalf("order %v: announced minus released per Service %v, want %v; events:\n%s", order, count, want, strings.Join(events, "\n"))
 				}
 			})
 			t.Logf("%d orders", orders)

@@ -66,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range allReasons {
 		m.candidacy.WithLabelValues(string(r))
 	}
-	m.candidacy.WithLabelValues(ReasonCandidate)
+	m.candidacy.WithLabelValues(string(ReasonCandidate))
 	for _, r := range []Reason{ReasonNotOurClass, ReasonNoIP} {
 		m.ignored.WithLabelValues(string(r))
 	}

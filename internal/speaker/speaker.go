@@ -12,9 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -23,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"github.com/leaselb/leaselb/api/v1alpha1"
 	"github.com/leaselb/leaselb/election"
 	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
 	lbinformers "github.com/leaselb/leaselb/internal/client/informers/externalversions"
@@ -54,7 +58,7 @@ const (
 )
 
 // Config is what a Speaker needs. Kube, Leaselb, Namespace and Node are
-// required; zero durations take the election's defaults.
+// required.
 type Config struct {
 	// Kube reads Services, EndpointSlices and Nodes and writes Leases.
 	Kube kubernetes.Interface
@@ -74,8 +78,9 @@ type Config struct {
 	// node.kubernetes.io/exclude-from-external-load-balancers announce; see
 	// Inputs.IgnoreExcludeLabel.
 	IgnoreExcludeLabel bool
-	// Election timings; see election.Config.
-	NodeLeaseRenew, NodeLeaseDuration, IdleRenew, RankStep time.Duration
+	// Election is passed to the election unchanged: its zero fields take the
+	// election's defaults and election.Timing.Validate checks it.
+	Election election.Timing
 	// Refresh is the period of gratuitous refreshes; 0 turns them off.
 	Refresh time.Duration
 	// Clock drives every timing decision; nil means the real clock.
@@ -126,79 +131,45 @@ type Speaker struct {
 	fresh   *Freshness
 	// electionBad is when the election last reported itself unhealthy.
 	electionBad time.Time
+	// cacheSince is the election's CacheCurrentSince (replaced in tests).
+	cacheSince func() time.Time
 }
+
+// The resources the speaker caches. Freshness keys list and watch failures
+// by the last element of the request's URL path, which the API server's
+// REST convention makes the resource's plural; the informers are named by
+// these same GroupVersionResources and obtained through the factories'
+// ForResource, so a name that is not the URL plural fails New instead of
+// silently never matching a failure.
+var (
+	resServices       = corev1.SchemeGroupVersion.WithResource("services")
+	resEndpointSlices = discoveryv1.SchemeGroupVersion.WithResource("endpointslices")
+	resNodes          = corev1.SchemeGroupVersion.WithResource("nodes")
+	resPools          = v1alpha1.SchemeGroupVersion.WithResource("ipaddresspools")
+	resAdvertisements = v1alpha1.SchemeGroupVersion.WithResource("l2advertisements")
+	resLeases         = coordinationv1.SchemeGroupVersion.WithResource("leases")
+)
+
+// groupInputs are the informers whose caches decide which groups exist and
+// whether this node is a candidate. The Lease cache is the election's,
+// which judges its own freshness.
+var groupInputs = []string{resServices.Resource, resEndpointSlices.Resource, resNodes.Resource, resPools.Resource, resAdvertisements.Resource}
 
 // New checks cfg, creates the informers, the election and the announcer,
 // and returns a Speaker ready to Run.
 func New(cfg Config) (*Speaker, error) {
-	switch {
-	case cfg.Kube == nil:
-		return nil, fmt.Errorf("%w: Kube client is nil", ErrConfig)
-	case cfg.Leaselb == nil:
-		return nil, fmt.Errorf("%w: Leaselb client is nil", ErrConfig)
-	case cfg.Namespace == "":
-		return nil, fmt.Errorf("%w: namespace is empty; set --namespace (leaselb-system)", ErrConfig)
-	case cfg.Node == "":
-		return nil, fmt.Errorf("%w: node name is empty; set --node-name or $NODE_NAME (spec.nodeName through the downward API)", ErrConfig)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Events == nil {
-		cfg.Events = cfg.Kube
-	}
-	if cfg.NodeLeaseDuration <= 0 {
-		cfg.NodeLeaseDuration = election.DefaultNodeLeaseDuration
-	}
-	if cfg.IdleRenew <= 0 {
-		cfg.IdleRenew = election.DefaultIdleRenew
-	}
-	log := cfg.Logger.With(zap.String("node", cfg.Node))
-	s := &Speaker{cfg: cfg, log: log, clock: cfg.Clock, informers: map[string]cache.SharedIndexInformer{},
+	s := &Speaker{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Node)), clock: cfg.Clock,
 		started: cfg.Clock.Now(), fresh: cfg.Freshness}
 	if s.fresh == nil {
 		s.fresh = NewFreshness()
 	}
-
-	// Resync 0 everywhere: the loop recomputes from the caches on every
-	// change, and a Lease resync would look like a re-list to the election.
-	s.kubeInf = informers.NewSharedInformerFactory(cfg.Kube, 0)
-	s.leaseInf = informers.NewSharedInformerFactoryWithOptions(cfg.Kube, 0,
-		informers.WithNamespace(cfg.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = election.RoleLabel }))
-	s.lbInf = lbinformers.NewSharedInformerFactoryWithOptions(cfg.Leaselb, 0, lbinformers.WithNamespace(cfg.Namespace))
-
-	svcInf := s.kubeInf.Core().V1().Services()
-	sliceInf := s.kubeInf.Discovery().V1().EndpointSlices()
-	nodeInf := s.kubeInf.Core().V1().Nodes()
-	poolInf := s.lbInf.Leaselb().V1alpha1().IPAddressPools()
-	adInf := s.lbInf.Leaselb().V1alpha1().L2Advertisements()
-	leaseInf := s.leaseInf.Coordination().V1().Leases()
-	s.informers = map[string]cache.SharedIndexInformer{
-		"services": svcInf.Informer(), "endpointslices": sliceInf.Informer(), "nodes": nodeInf.Informer(),
-		"ipaddresspools": poolInf.Informer(), "l2advertisements": adInf.Informer(), "leases": leaseInf.Informer(),
+	if err := s.makeInformers(); err != nil {
+		return nil, err
 	}
-	// s.informers is fixed from here on, so Freshness may read it from the
-	// transport's goroutines.
-	s.fresh.now = s.clock.Now
-	s.fresh.version = func(name string) string {
-		if inf := s.informers[name]; inf != nil {
-			return inf.LastSyncResourceVersion()
-		}
-		return ""
-	}
-	for name, inf := range s.informers {
-		if err := inf.SetTransform(stripManagedFields); err != nil {
-			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
-		}
-		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { s.watchFailed(name, err) }); err != nil {
-			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
-		}
-	}
-
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -212,26 +183,123 @@ func New(cfg Config) (*Speaker, error) {
 		an = a
 	}
 	s.an = an
-	macs := macString(an.MACs())
-	el, err := election.New(election.Config{
-		Client:            cfg.Kube,
-		Leases:            leaseInf.Informer(),
-		Namespace:         cfg.Namespace,
-		Node:              cfg.Node,
-		Clock:             cfg.Clock,
-		NodeLeaseRenew:    cfg.NodeLeaseRenew,
-		NodeLeaseDuration: cfg.NodeLeaseDuration,
-		IdleRenew:         cfg.IdleRenew,
-		RankStep:          cfg.RankStep,
-		NodeAnnotations:   map[string]string{MACsAnnotation: macs},
-		Logger:            cfg.Logger,
-		Registerer:        cfg.Registerer,
-	})
-	if err != nil {
+	if err := s.wire(m); err != nil {
 		_ = an.Close()
 		return nil, err
 	}
+	if cfg.Health != nil {
+		cfg.Health.AddLiveness("speaker", s.Alive)
+		cfg.Health.AddReadiness("speaker", s.Ready)
+	}
+	return s, nil
+}
+
+// withDefaults checks cfg and fills in its optional fields. The election's
+// timings are left to the election.
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case cfg.Kube == nil:
+		return cfg, fmt.Errorf("%w: Kube client is nil", ErrConfig)
+	case cfg.Leaselb == nil:
+		return cfg, fmt.Errorf("%w: Leaselb client is nil", ErrConfig)
+	case cfg.Namespace == "":
+		return cfg, fmt.Errorf("%w: namespace is empty; set --namespace (leaselb-system)", ErrConfig)
+	case cfg.Node == "":
+		return cfg, fmt.Errorf("%w: node name is empty; set --node-name or $NODE_NAME (spec.nodeName through the downward API)", ErrConfig)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Events == nil {
+		cfg.Events = cfg.Kube
+	}
+	return cfg, nil
+}
+
+// makeInformers creates the informer factories and s.informers, named by
+// resource plural, and hooks them to Freshness.
+func (s *Speaker) makeInformers() error {
+	cfg := s.cfg
+	// Resync 0 everywhere: the loop recomputes from the caches on every
+	// change, and a Lease resync would look like a re-list to the election.
+	s.kubeInf = informers.NewSharedInformerFactory(cfg.Kube, 0)
+	s.leaseInf = informers.NewSharedInformerFactoryWithOptions(cfg.Kube, 0,
+		informers.WithNamespace(cfg.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = election.RoleLabel }))
+	s.lbInf = lbinformers.NewSharedInformerFactoryWithOptions(cfg.Leaselb, 0, lbinformers.WithNamespace(cfg.Namespace))
+
+	kube := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
+		return informerOf(s.kubeInf.ForResource(r))
+	}
+	lease := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
+		return informerOf(s.leaseInf.ForResource(r))
+	}
+	lb := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
+		return informerOf(s.lbInf.ForResource(r))
+	}
+	s.informers = map[string]cache.SharedIndexInformer{}
+	for _, w := range []struct {
+		res schema.GroupVersionResource
+		of  func(schema.GroupVersionResource) (cache.SharedIndexInformer, error)
+	}{
+		{resServices, kube}, {resEndpointSlices, kube}, {resNodes, kube},
+		{resPools, lb}, {resAdvertisements, lb}, {resLeases, lease},
+	} {
+		inf, err := w.of(w.res)
+		if err != nil {
+			return fmt.Errorf("speaker: %s informer: %w", w.res.Resource, err)
+		}
+		s.informers[w.res.Resource] = inf
+	}
+	// s.informers is fixed from here on, so Freshness may read it from the
+	// transport's goroutines.
+	s.fresh.now = s.clock.Now
+	s.fresh.version = func(name string) string {
+		if inf := s.informers[name]; inf != nil {
+			return inf.LastSyncResourceVersion()
+		}
+		return ""
+	}
+	for name, inf := range s.informers {
+		if err := inf.SetTransform(stripManagedFields); err != nil {
+			return fmt.Errorf("speaker: %s informer: %w", name, err)
+		}
+		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { s.watchFailed(name, err) }); err != nil {
+			return fmt.Errorf("speaker: %s informer: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// wire creates the election and the loop on the informers and announcer,
+// and routes the informers' events to the loop.
+func (s *Speaker) wire(m *metrics) error {
+	cfg := s.cfg
+	svcInf := s.kubeInf.Core().V1().Services()
+	sliceInf := s.kubeInf.Discovery().V1().EndpointSlices()
+	nodeInf := s.kubeInf.Core().V1().Nodes()
+	poolInf := s.lbInf.Leaselb().V1alpha1().IPAddressPools()
+	adInf := s.lbInf.Leaselb().V1alpha1().L2Advertisements()
+	macs := macString(s.an.MACs())
+	el, err := election.New(election.Config{
+		Client:          cfg.Kube,
+		Leases:          s.informers[resLeases.Resource],
+		Namespace:       cfg.Namespace,
+		Node:            cfg.Node,
+		Clock:           cfg.Clock,
+		Timing:          cfg.Election,
+		NodeAnnotations: map[string]string{election.AnnotationMACs: macs},
+		Logger:          cfg.Logger,
+		Registerer:      cfg.Registerer,
+	})
+	if err != nil {
+		return err
+	}
 	s.el = el
+	s.cacheSince = el.CacheCurrentSince
 
 	s.broadcaster = record.NewBroadcaster()
 	recorder := s.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: cfg.Node})
@@ -239,19 +307,18 @@ func New(cfg Config) (*Speaker, error) {
 		node:              cfg.Node,
 		requireClass:      cfg.RequireClass,
 		ignoreExclude:     cfg.IgnoreExcludeLabel,
-		nodeLeaseDuration: cfg.NodeLeaseDuration,
+		nodeLeaseDuration: el.Timing().NodeLeaseDuration,
 		clock:             cfg.Clock,
-		log:               log,
+		log:               s.log,
 		recorder:          recorder,
 		m:                 m,
 		stale:             s.staleResources,
-	}, el, an, sources{
+	}, el, s.an, sources{
 		services:  svcInf.Lister(),
 		slices:    sliceInf.Lister(),
 		nodes:     nodeInf.Lister(),
 		pools:     poolInf.Lister().IPAddressPools(cfg.Namespace),
 		ads:       adInf.Lister().L2Advertisements(cfg.Namespace),
-		leases:    leaseInf.Lister().Leases(cfg.Namespace),
 		namespace: cfg.Namespace,
 	})
 	s.loop.macs = macs
@@ -260,43 +327,40 @@ func New(cfg Config) (*Speaker, error) {
 	wake := func(any) { s.loop.changed() }
 	services := svcInf.Lister()
 	handlers := map[string]cache.ResourceEventHandlerFuncs{
-		"services": {
+		resServices.Resource: {
 			AddFunc:    func(o any) { wakeIf(s.loop, serviceMatters(o)) },
 			UpdateFunc: func(o, n any) { wakeIf(s.loop, serviceMatters(o, n)) },
 			DeleteFunc: func(o any) { wakeIf(s.loop, serviceMatters(o)) },
 		},
-		"endpointslices": {
+		resEndpointSlices.Resource: {
 			AddFunc:    func(o any) { wakeIf(s.loop, sliceMatters(services, o)) },
 			UpdateFunc: func(o, n any) { wakeIf(s.loop, sliceMatters(services, o, n)) },
 			DeleteFunc: func(o any) { wakeIf(s.loop, sliceMatters(services, o)) },
 		},
-		"nodes": {
+		resNodes.Resource: {
 			AddFunc:    wake,
 			UpdateFunc: func(o, n any) { wakeIf(s.loop, nodeUpdateMatters(o, n)) },
 			DeleteFunc: wake,
 		},
-		"ipaddresspools":   {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
-		"l2advertisements": {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
+		resPools.Resource:          {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
+		resAdvertisements.Resource: {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
 	}
 	for name, h := range handlers {
 		if _, err := s.informers[name].AddEventHandler(h); err != nil {
-			_ = an.Close()
-			return nil, fmt.Errorf("speaker: %s informer: %w", name, err)
+			return fmt.Errorf("speaker: %s informer: %w", name, err)
 		}
 	}
-	if _, err := leaseInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    s.loop.observeLease,
-		UpdateFunc: func(_, n any) { s.loop.observeLease(n) },
-	}); err != nil {
-		_ = an.Close()
-		return nil, fmt.Errorf("speaker: leases informer: %w", err)
-	}
+	return nil
+}
 
-	if cfg.Health != nil {
-		cfg.Health.AddLiveness("speaker", s.Alive)
-		cfg.Health.AddReadiness("speaker", s.Ready)
+// informerOf unwraps a factory's ForResource answer.
+func informerOf[G interface {
+	Informer() cache.SharedIndexInformer
+}](g G, err error) (cache.SharedIndexInformer, error) {
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return g.Informer(), nil
 }
 
 func wakeIf(l *loop, matters bool) {
@@ -313,11 +377,6 @@ func stripManagedFields(obj any) (any, error) {
 	}
 	return obj, nil
 }
-
-// groupInputs are the informers whose caches decide which groups exist and
-// whether this node is a candidate. The Lease cache is the election's,
-// which judges its own freshness.
-var groupInputs = []string{"services", "endpointslices", "nodes", "ipaddresspools", "l2advertisements"}
 
 // staleResources lists the group inputs whose cache may be out of date.
 func (s *Speaker) staleResources() []string {
@@ -443,11 +502,12 @@ func (s *Speaker) Alive() error {
 		if s.electionBad.After(base) {
 			base = s.electionBad
 		}
-		s.mu.Unlock()
-		if seen := s.loop.ownSeen.Load(); seen != 0 && time.Unix(0, seen).After(base) {
-			base = time.Unix(0, seen)
+		if echo := s.cacheSince(); echo.After(base) {
+			base = echo
 		}
-		limit := max(2*s.cfg.IdleRenew+2*s.cfg.NodeLeaseDuration, watchStuckAfter)
+		s.mu.Unlock()
+		t := s.el.Timing()
+		limit := max(2*t.IdleRenew+2*t.NodeLeaseDuration, watchStuckAfter)
 		if late := now.Sub(base); late > limit {
 			return fmt.Errorf("the Lease watch has not delivered this node's lease %s for %v although its renewals succeed: the watch is stuck",
 				election.NodeLeaseName(s.cfg.Node), late.Round(time.Second))

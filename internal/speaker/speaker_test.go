@@ -186,8 +186,8 @@ func TestSpeakersElectOneAndHandOverOnStop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := r.an.macs[0].String(); l.Annotations[MACsAnnotation] != want {
-			t.Errorf("node lease of %s: macs %q, want %q", r.name, l.Annotations[MACsAnnotation], want)
+		if want := r.an.macs[0].String(); l.Annotations[election.AnnotationMACs] != want {
+			t.Errorf("node lease of %s: macs %q, want %q", r.name, l.Annotations[election.AnnotationMACs], want)
 		}
 	}
 	eventually(t, "both speakers ready", func() bool {
@@ -268,7 +268,7 @@ func TestAliveDetectsAStuckLeaseWatch(t *testing.T) {
 	conditionalLeases(kube)
 	lb := lbfake.NewSimpleClientset() //nolint:staticcheck // as above
 	r := startSpeaker(t, kube, lb, "a", "02:00:00:00:00:0a")
-	eventually(t, "ready", func() bool { return r.s.Ready() == nil && r.s.loop.ownSeen.Load() != 0 })
+	eventually(t, "ready", func() bool { return r.s.Ready() == nil && !r.s.el.CacheCurrentSince().IsZero() })
 	if err := r.s.Alive(); err != nil {
 		t.Fatalf("Alive: %v", err)
 	}
@@ -276,8 +276,8 @@ func TestAliveDetectsAStuckLeaseWatch(t *testing.T) {
 	// watch delivered nothing for two minutes although renewals succeed.
 	r.s.mu.Lock()
 	r.s.started = time.Now().Add(-3 * time.Minute)
+	r.s.cacheSince = func() time.Time { return time.Now().Add(-2 * time.Minute) }
 	r.s.mu.Unlock()
-	r.s.loop.ownSeen.Store(time.Now().Add(-2 * time.Minute).UnixNano())
 	if err := r.s.Alive(); err == nil || !strings.Contains(err.Error(), "watch is stuck") {
 		t.Errorf("Alive = %v, want the Lease watch reported stuck", err)
 	}

@@ -1,0 +1,69 @@
+package election
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults for the zero fields of Timing. This file is the one place the
+// election's timing defaults and the rules between them live: the speaker's
+// flags default to these constants and the command checks its flags with
+// Timing.Validate, the check New makes.
+const (
+	DefaultNodeLeaseRenew    = 500 * time.Millisecond
+	DefaultNodeLeaseDuration = 2 * time.Second
+	DefaultIdleRenew         = 10 * time.Second
+	DefaultRankStep          = 200 * time.Millisecond
+)
+
+// Timing holds the election's durations. A zero field takes its default.
+type Timing struct {
+	// NodeLeaseRenew is how often the node lease is renewed while this node
+	// holds at least one group (or any lease names it).
+	NodeLeaseRenew time.Duration
+	// NodeLeaseDuration is how long a node lease may stay unchanged, as seen
+	// on the observer's clock, before the groups of its node may be taken.
+	NodeLeaseDuration time.Duration
+	// IdleRenew is how often the node lease is renewed while this node holds
+	// nothing.
+	IdleRenew time.Duration
+	// RankStep is how long each rank waits after the one before it before
+	// claiming a free group.
+	RankStep time.Duration
+}
+
+// WithDefaults returns t with every zero field set to its default.
+func (t Timing) WithDefaults() Timing {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&t.NodeLeaseRenew, DefaultNodeLeaseRenew)
+	def(&t.NodeLeaseDuration, DefaultNodeLeaseDuration)
+	def(&t.IdleRenew, DefaultIdleRenew)
+	def(&t.RankStep, DefaultRankStep)
+	return t
+}
+
+// Validate reports, wrapping ErrConfig, why t (with defaults for its zero
+// fields) cannot work. The messages name the speaker's flags, which set
+// these fields one to one.
+func (t Timing) Validate() error {
+	t = t.WithDefaults()
+	switch {
+	case t.NodeLeaseRenew < 0 || t.NodeLeaseDuration < 0 || t.IdleRenew < 0 || t.RankStep < 0:
+		return fmt.Errorf("%w: --node-lease-renew (%v), --node-lease-duration (%v), --idle-renew (%v) and --rank-step (%v) must not be negative",
+			ErrConfig, t.NodeLeaseRenew, t.NodeLeaseDuration, t.IdleRenew, t.RankStep)
+	case 2*t.NodeLeaseRenew > t.NodeLeaseDuration:
+		// A claimant trusts its own node lease for duration/2 after a
+		// successful renewal (core.ownFresh), so a holder must renew at
+		// least that often or its groups look expired to the others.
+		return fmt.Errorf("%w: --node-lease-renew (%v) is more than half of --node-lease-duration (%v); renew at most every duration/2",
+			ErrConfig, t.NodeLeaseRenew, t.NodeLeaseDuration)
+	case t.IdleRenew < t.NodeLeaseRenew:
+		return fmt.Errorf("%w: --idle-renew (%v) is shorter than --node-lease-renew (%v); an idle node renews at most as often as a holder",
+			ErrConfig, t.IdleRenew, t.NodeLeaseRenew)
+	}
+	return nil
+}
