@@ -66,30 +66,32 @@ func (l *Lab) WaitDeployment(ctx context.Context, name string, timeout time.Dura
 	return err
 }
 
-// FailRealNode fails a real node the way a power cut does: its link goes
-// down, then its kubelet, kube-proxy, containerd and every container are
+// FailRealNode fails a real node the way a power cut does: both its links
+// go down, then its kubelet, kube-proxy, containerd and every container are
 // killed. It returns the moment the link went down.
 func (l *Lab) FailRealNode(ctx context.Context, node string) (time.Time, error) {
 	h := l.Hosts[node]
 	if h == nil {
 		return time.Time{}, fmt.Errorf("lab: no node %q", node)
 	}
-	at := time.Now()
-	if err := ip(ctx, "-n", h.NS, "link", "set", "eth0", "down"); err != nil {
+	at, err := l.linksDown(ctx, node, "eth0", "eth1")
+	if err != nil {
 		return at, err
 	}
 	l.StopNode(node)
 	return at, nil
 }
 
-// RecoverRealNode brings a real node back as a freshly booted machine: link
+// RecoverRealNode brings a real node back as a freshly booted machine: links
 // up, its runtime state wiped, containerd (images imported), kubelet and
 // kube-proxy started, and the Node Ready again. A node that is running is
 // left alone.
 func (l *Lab) RecoverRealNode(ctx context.Context, node string) error {
 	h := l.Hosts[node]
-	if err := ip(ctx, "-n", h.NS, "link", "set", "eth0", "up"); err != nil {
-		return err
+	for _, link := range []string{"eth0", "eth1"} {
+		if err := ip(ctx, "-n", h.NS, "link", "set", link, "up"); err != nil {
+			return err
+		}
 	}
 	if err := l.nodeRoutes(ctx, node); err != nil {
 		return err

@@ -103,7 +103,9 @@ func (l *Lab) podRoutes(ctx context.Context) error {
 		if strings.HasPrefix(h.Name, "node-") {
 			continue
 		}
-		if err := l.routesTo(ctx, h, l.Nodes); err != nil {
+		// The API server's replies to pods (the controller) go back over
+		// the management network, which a data-link failure leaves up.
+		if err := l.routesTo(ctx, h, l.Nodes, h.Name == "control"); err != nil {
 			return err
 		}
 	}
@@ -136,7 +138,7 @@ func (l *Lab) nodeRoutes(ctx context.Context, node string) error {
 			others = append(others, n)
 		}
 	}
-	if err := l.routesTo(ctx, h, others); err != nil {
+	if err := l.routesTo(ctx, h, others, false); err != nil {
 		return err
 	}
 	for _, cidr := range strings.Split(serviceCIDRs, ",") {
@@ -147,11 +149,16 @@ func (l *Lab) nodeRoutes(ctx context.Context, node string) error {
 	return nil
 }
 
-// routesTo routes the pod ranges of nodes from host h through each node.
-func (l *Lab) routesTo(ctx context.Context, h *Host, nodes []*Host) error {
+// routesTo routes the pod ranges of nodes from host h through each node,
+// over the management network if mgmt (IPv4 only: it has no IPv6).
+func (l *Lab) routesTo(ctx context.Context, h *Host, nodes []*Host, mgmt bool) error {
 	for _, n := range nodes {
 		v4, v6 := n.PodCIDRs()
-		if err := ip(ctx, "-n", h.NS, "route", "replace", v4, "via", n.IPv4.String()); err != nil {
+		via := n.IPv4
+		if mgmt {
+			via = n.Mgmt
+		}
+		if err := ip(ctx, "-n", h.NS, "route", "replace", v4, "via", via.String()); err != nil {
 			return err
 		}
 		if err := ip(ctx, "-n", h.NS, "-6", "route", "replace", v6, "via", n.IPv6.String()); err != nil {

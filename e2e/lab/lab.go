@@ -23,16 +23,20 @@ import (
 const Namespace = "leaselb-system"
 
 // A Host is one machine on the lab network: a network namespace with a veth
-// named eth0 on the switch.
+// named eth0 on the data network (where the VIPs live) and one named eth1
+// on the management network (which carries the API server's traffic), so a
+// failed data link and a failed node are different events.
 type Host struct {
 	// Name is the host's name, and for nodes the Node object's name.
 	Name string
 	// NS is the network namespace (the lab prefix plus Name).
 	NS string
-	// IPv4 and IPv6 are the host's addresses on eth0.
+	// IPv4 and IPv6 are the host's addresses on eth0, the data network.
 	IPv4, IPv6 net.IP
 	// MAC is eth0's hardware address, fixed so logs and the demo read well.
 	MAC string
+	// Mgmt is the host's address on eth1, the management network.
+	Mgmt net.IP
 }
 
 // The lab network: 192.0.2.0/24 and 2001:db8::/64, both documentation
@@ -56,7 +60,11 @@ const (
 	PoolV6 = "2001:db8::190-2001:db8::199"
 	// serviceCIDRs is the API server's virtual ClusterIP range; it is
 	// never routed anywhere.
-	serviceCIDRs = "198.51.100.0/24,2001:db8:ffff::/112"
+	serviceCIDRs = "198.51.100.0/25,2001:db8:ffff::/112"
+	// mgmtPrefix is the length of the management network,
+	// 198.51.100.128/25 (the upper half of the range whose lower half is
+	// the ClusterIP range).
+	mgmtPrefix = "/25"
 	apiPort      = 6443
 )
 
@@ -177,6 +185,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 			IPv4: net.IPv4(192, 0, 2, h.id).To4(),
 			IPv6: net.ParseIP(fmt.Sprintf("2001:db8::%d", h.id)),
 			MAC:  fmt.Sprintf("02:11:00:00:00:%02x", h.id),
+			Mgmt: net.IPv4(198, 51, 100, 128+h.id).To4(),
 		}
 		l.Hosts[h.name] = host
 		if strings.HasPrefix(h.name, "node-") {
@@ -187,7 +196,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := l.startNetwork(ctx); err != nil {
 		return nil, err
 	}
-	l.logf("lab: control plane: etcd + kube-apiserver on %s:%d", l.Hosts["control"].IPv4, apiPort)
+	l.logf("lab: control plane: etcd + kube-apiserver on %s:%d (management network)", l.Hosts["control"].Mgmt, apiPort)
 	if err := l.startControlPlane(ctx); err != nil {
 		return nil, err
 	}
@@ -333,6 +342,9 @@ func (l *Lab) startNetwork(ctx context.Context) error {
 		// solicited-node groups must reach every node.
 		{"-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0", "stp_state", "0", "forward_delay", "0"},
 		{"-n", sw, "link", "set", "br0", "up"},
+		// The management network: a second switch.
+		{"-n", sw, "link", "add", "br1", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
+		{"-n", sw, "link", "set", "br1", "up"},
 	}
 	for _, s := range steps {
 		if err := ip(ctx, s...); err != nil {
@@ -363,6 +375,11 @@ func (l *Lab) startNetwork(ctx context.Context) error {
 			{"-n", host.NS, "addr", "add", host.IPv4.String() + "/24", "dev", "eth0"},
 			{"-n", host.NS, "addr", "add", host.IPv6.String() + "/64", "dev", "eth0", "nodad"},
 			{"-n", host.NS, "link", "set", "eth0", "up"},
+			{"-n", sw, "link", "add", "m-" + h.name, "type", "veth", "peer", "name", "eth1", "netns", host.NS},
+			{"-n", sw, "link", "set", "m-" + h.name, "master", "br1", "up"},
+			{"-n", host.NS, "link", "set", "eth1", "address", fmt.Sprintf("02:12:00:00:00:%02x", h.id)},
+			{"-n", host.NS, "addr", "add", host.Mgmt.String() + mgmtPrefix, "dev", "eth1"},
+			{"-n", host.NS, "link", "set", "eth1", "up"},
 		}
 		for _, s := range steps {
 			if err := ip(ctx, s...); err != nil {
@@ -386,14 +403,14 @@ func (l *Lab) startNetwork(ctx context.Context) error {
 	return nil
 }
 
-// APIServerURL is the API server's address on the lab network.
+// APIServerURL is the API server's address on the management network.
 func (l *Lab) APIServerURL() string {
-	return fmt.Sprintf("https://%s", net.JoinHostPort(l.Hosts["control"].IPv4.String(), fmt.Sprint(apiPort)))
+	return fmt.Sprintf("https://%s", net.JoinHostPort(l.Hosts["control"].Mgmt.String(), fmt.Sprint(apiPort)))
 }
 
 func (l *Lab) startControlPlane(ctx context.Context) error {
 	control := l.Hosts["control"]
-	p, err := newPKI(filepath.Join(l.stateDir, "pki"), []net.IP{control.IPv4, control.IPv6, net.ParseIP("198.51.100.1"), net.ParseIP("127.0.0.1")})
+	p, err := newPKI(filepath.Join(l.stateDir, "pki"), []net.IP{control.Mgmt, control.IPv4, control.IPv6, net.ParseIP("198.51.100.1"), net.ParseIP("127.0.0.1")})
 	if err != nil {
 		return err
 	}
@@ -430,7 +447,7 @@ func (l *Lab) StartEtcd() error {
 	c := l.Hosts["control"]
 	_, err := l.spawn("etcd", c.NS, nil, l.Bin("etcd"),
 		"--data-dir", filepath.Join(l.stateDir, "etcd"),
-		"--listen-client-url", "http://"+net.JoinHostPort(c.IPv4.String(), "2379"),
+		"--listen-client-url", "http://127.0.0.1:2379",
 		"--listen-peer-url", "http://127.0.0.1:2380",
 	)
 	return err
@@ -441,9 +458,9 @@ func (l *Lab) StartEtcd() error {
 func (l *Lab) StartAPIServer() error {
 	c := l.Hosts["control"]
 	_, err := l.spawn("kube-apiserver", c.NS, nil, l.Bin("kube-apiserver"),
-		"--etcd-servers=http://"+net.JoinHostPort(c.IPv4.String(), "2379"),
-		"--bind-address="+c.IPv4.String(),
-		"--advertise-address="+c.IPv4.String(),
+		"--etcd-servers=http://127.0.0.1:2379",
+		"--bind-address="+c.Mgmt.String(),
+		"--advertise-address="+c.Mgmt.String(),
 		fmt.Sprintf("--secure-port=%d", apiPort),
 		"--cert-dir="+filepath.Join(l.stateDir, "pki", "apiserver"),
 		"--tls-cert-file="+l.pki.ServingCert,

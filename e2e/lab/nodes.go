@@ -7,16 +7,12 @@ import (
 	"time"
 )
 
-// FailNode fails a node the way a power cut does: its link goes down and its
-// speaker and kube-proxy stand-in are killed (SIGKILL, no release). It
-// returns the moment the link went down.
+// FailNode fails a node the way a power cut does: both its links go down
+// and its speaker and kube-proxy stand-in are killed (SIGKILL, no release).
+// It returns the moment the data link went down.
 func (l *Lab) FailNode(ctx context.Context, node string) (time.Time, error) {
-	h := l.Hosts[node]
-	if h == nil {
-		return time.Time{}, fmt.Errorf("lab: no node %q", node)
-	}
-	at := time.Now()
-	if err := ip(ctx, "-n", h.NS, "link", "set", "eth0", "down"); err != nil {
+	at, err := l.linksDown(ctx, node, "eth0", "eth1")
+	if err != nil {
 		return at, err
 	}
 	for _, name := range []string{"speaker-" + node, "proxy-" + node} {
@@ -27,12 +23,59 @@ func (l *Lab) FailNode(ctx context.Context, node string) (time.Time, error) {
 	return at, nil
 }
 
-// RecoverNode brings a failed node back: link up, kube-proxy stand-in and
+// linksDown takes the node's links down, in order, and returns when the
+// first went down.
+func (l *Lab) linksDown(ctx context.Context, node string, links ...string) (time.Time, error) {
+	h := l.Hosts[node]
+	if h == nil {
+		return time.Time{}, fmt.Errorf("lab: no node %q", node)
+	}
+	at := time.Now()
+	for _, link := range links {
+		if err := ip(ctx, "-n", h.NS, "link", "set", link, "down"); err != nil {
+			return at, err
+		}
+	}
+	return at, nil
+}
+
+// DataLinkDown takes the node's data link (eth0, where the VIPs are
+// announced) down; the management link and every process stay up, so the
+// node still reaches the API server. It returns the moment it went down.
+func (l *Lab) DataLinkDown(ctx context.Context, node string) (time.Time, error) {
+	return l.linksDown(ctx, node, "eth0")
+}
+
+// DataLinkUp brings the node's data link back (addresses kept).
+func (l *Lab) DataLinkUp(ctx context.Context, node string) error {
+	return ip(ctx, "-n", l.Hosts[node].NS, "link", "set", "eth0", "up")
+}
+
+// DelayAPI adds d of latency to every packet the API server's host sends
+// (tc netem on the control namespace's management link), until UndelayAPI.
+func (l *Lab) DelayAPI(ctx context.Context, d time.Duration) error {
+	_, err := NetnsExec(ctx, l.Hosts["control"].NS, "tc", "qdisc", "replace", "dev", "eth1", "root", "netem", "delay", fmt.Sprintf("%dms", d.Milliseconds()))
+	return err
+}
+
+// UndelayAPI removes DelayAPI's latency (if any).
+func (l *Lab) UndelayAPI(ctx context.Context) error {
+	ns := l.Hosts["control"].NS
+	if out, _ := NetnsExec(ctx, ns, "tc", "qdisc", "show", "dev", "eth1"); !strings.Contains(out, "netem") {
+		return nil
+	}
+	_, err := NetnsExec(ctx, ns, "tc", "qdisc", "del", "dev", "eth1", "root")
+	return err
+}
+
+// RecoverNode brings a failed node back: links up, kube-proxy stand-in and
 // speaker started again.
 func (l *Lab) RecoverNode(ctx context.Context, node string) error {
 	h := l.Hosts[node]
-	if err := ip(ctx, "-n", h.NS, "link", "set", "eth0", "up"); err != nil {
-		return err
+	for _, link := range []string{"eth0", "eth1"} {
+		if err := ip(ctx, "-n", h.NS, "link", "set", link, "up"); err != nil {
+			return err
+		}
 	}
 	// The addresses survive link down (keep_addr_on_down), but make sure.
 	for _, a := range []string{h.IPv4.String() + "/24", h.IPv6.String() + "/64"} {
@@ -70,16 +113,16 @@ func (l *Lab) StopSpeaker(node string, grace time.Duration) time.Time {
 }
 
 // CutFromAPI drops, with nftables in the node's namespace, all traffic
-// between the node and the control namespace: the node still reaches the
-// LAN but not the API server.
+// between the node and the control namespace (on both networks): the node
+// still reaches the LAN but not the API server.
 func (l *Lab) CutFromAPI(ctx context.Context, node string) error {
 	h := l.Hosts[node]
 	c := l.Hosts["control"]
 	rules := fmt.Sprintf(`table inet lab_cut {
-	chain out { type filter hook output priority 0; ip daddr %s drop; ip6 daddr %s drop; }
-	chain in { type filter hook input priority 0; ip saddr %s drop; ip6 saddr %s drop; }
+	chain out { type filter hook output priority 0; ip daddr { %s, %s } drop; ip6 daddr %s drop; }
+	chain in { type filter hook input priority 0; ip saddr { %s, %s } drop; ip6 saddr %s drop; }
 }
-`, c.IPv4, c.IPv6, c.IPv4, c.IPv6)
+`, c.IPv4, c.Mgmt, c.IPv6, c.IPv4, c.Mgmt, c.IPv6)
 	path := l.stateDir + "/cut-" + node + ".nft"
 	if err := writeFile(path, rules); err != nil {
 		return err
