@@ -173,7 +173,11 @@ func countAPI(samples []sample) apiCounts {
 				c.throttled += s.value
 			}
 		case "apiserver_watch_events_total":
-			c.watchEvents[s.labels["kind"]+s.labels["resource"]] += s.value
+			key := s.labels["resource"] // "kind" in older API servers
+			if key == "" {
+				key = s.labels["kind"]
+			}
+			c.watchEvents[key] += s.value
 		}
 	}
 	return c
@@ -260,4 +264,25 @@ func procRSS(data string) (mib float64, ok bool) {
 		}
 	}
 	return 0, false
+}
+
+// parseRequestCounts reads a scalespeaker's request counts ("kind count"
+// lines).
+func parseRequestCounts(text string) (map[string]int, error) {
+	m := map[string]int{}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 {
+			return nil, fmt.Errorf("request counts: bad line %q", line)
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("request counts: bad line %q", line)
+		}
+		m[f[0]] = n
+	}
+	return m, nil
 }

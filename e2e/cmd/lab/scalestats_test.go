@@ -94,7 +94,7 @@ apiserver_request_total{code="429",component="apiserver",dry_run="",group="coord
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="services",scope="cluster",subresource="",verb="LIST",version="v1"} 100
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="leases",scope="resource",subresource="",verb="GET",version="v1"} 2
 apiserver_request_total{code="0",component="apiserver",dry_run="",group="",resource="leases",scope="namespace",subresource="",verb="WATCH",version="v1"} 101
-apiserver_watch_events_total{group="coordination.k8s.io",kind="Lease",version="v1"} 5e+06
+apiserver_watch_events_total{group="coordination.k8s.io",resource="leases",version="v1"} 5e+06
 apiserver_watch_events_total{group="",kind="Service",version="v1"} 10
 weird_metric{a="x\"y",b="z"} 1.5
 broken{a="x" 
@@ -128,7 +128,7 @@ func TestCountAPI(t *testing.T) {
 	if c.throttled != 3 {
 		t.Errorf("throttled = %v, want 3", c.throttled)
 	}
-	if got := c.watchEvents["Lease"]; got != 5e6 {
+	if got := c.watchEvents["leases"]; got != 5e6 {
 		t.Errorf("Lease watch events = %v, want 5e6", got)
 	}
 	later := countAPI(parseMetrics(metricsText))
@@ -156,5 +156,17 @@ func TestProcFiles(t *testing.T) {
 	}
 	if _, ok := procRSS("Name:\tx\n"); ok {
 		t.Error("procRSS without VmRSS: ok, want not ok")
+	}
+}
+
+func TestParseRequestCounts(t *testing.T) {
+	m, err := parseRequestCounts("read 3\nwatch 12\nwrite 400\n")
+	if err != nil || m["read"] != 3 || m["watch"] != 12 || m["write"] != 400 {
+		t.Errorf("parseRequestCounts = %v %v", m, err)
+	}
+	for _, bad := range []string{"read\n", "read x\n", "read 1 2\n"} {
+		if _, err := parseRequestCounts(bad); err == nil {
+			t.Errorf("parseRequestCounts(%q): no error", bad)
+		}
 	}
 }

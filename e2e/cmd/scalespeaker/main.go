@@ -5,7 +5,8 @@
 //
 // SIGTERM stops it gracefully (it releases its leases, as a real speaker
 // does); SIGUSR1 writes a heap profile and a 10 s CPU profile into
-// -profile-dir. Once the speaker is ready it creates -ready-file, which the
+// -profile-dir; SIGUSR2 writes the counts of its own API requests (reads,
+// watches, writes) into <profile-dir>/<node>.requests. Once the speaker is ready it creates -ready-file, which the
 // benchmark waits for as a rolling update waits for a ready pod.
 package main
 
@@ -68,7 +69,8 @@ func run() error {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
-	s, err := newSpeaker(&o, *node, newWire(hw), log)
+	reqs := newRequests()
+	s, err := newSpeaker(&o, *node, newWire(hw), reqs, log)
 	if err != nil {
 		return err
 	}
@@ -76,7 +78,13 @@ func run() error {
 		go markReady(ctx, s.Ready, *ready, log)
 	}
 	if *profDir != "" {
-		go profileOnSignal(ctx, *profDir, *node, log)
+		// Subscribed before anyone can send them: unhandled, both signals
+		// would end the process.
+		usr1, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		signal.Notify(usr2, syscall.SIGUSR2)
+		go profileOnSignal(ctx, usr1, *profDir, *node, log)
+		go countsOnSignal(ctx, usr2, reqs, filepath.Join(*profDir, *node+".requests"), log)
 	}
 	return s.Run(ctx)
 }
@@ -103,10 +111,7 @@ func markReady(ctx context.Context, ready func() error, path string, log *zap.Lo
 
 // profileOnSignal writes a heap profile and a 10 s CPU profile on every
 // SIGUSR1.
-func profileOnSignal(ctx context.Context, dir, node string, log *zap.Logger) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGUSR1)
-	defer signal.Stop(sig)
+func profileOnSignal(ctx context.Context, sig <-chan os.Signal, dir, node string, log *zap.Logger) {
 	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
@@ -127,6 +132,20 @@ func profileOnSignal(ctx context.Context, dir, node string, log *zap.Logger) {
 		case <-time.After(10 * time.Second):
 		}
 		stop()
+	}
+}
+
+// countsOnSignal writes the request counts on every SIGUSR2.
+func countsOnSignal(ctx context.Context, sig <-chan os.Signal, reqs *requests, path string, log *zap.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		}
+		if err := reqs.write(path); err != nil {
+			log.Warn("request counts", zap.Error(err))
+		}
 	}
 }
 

@@ -24,13 +24,14 @@ const (
 	speakerEventBurst = 100
 )
 
-func newSpeaker(o *daemon.Options, node string, an speaker.Announcer, log *zap.Logger) (*speaker.Speaker, error) {
+func newSpeaker(o *daemon.Options, node string, an speaker.Announcer, reqs *requests, log *zap.Logger) (*speaker.Speaker, error) {
 	cfg, err := o.RESTConfig("leaselb-scalespeaker")
 	if err != nil {
 		return nil, err
 	}
 	fresh := speaker.NewFreshness()
 	cfg.Wrap(fresh.WrapTransport)
+	cfg.Wrap(reqs.wrap)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
