@@ -48,11 +48,49 @@ const (
 	leaseDuration = 2 * time.Second
 )
 
+// speakerFlowSchema moves the speakers' Lease requests out of the default
+// "service-accounts" schema, whose "workload-low" level gives all speakers
+// — one ServiceAccount, so one flow — 6 queues of 50: a hundred speakers
+// claiming at once overflow it and get 429s, renewals included. Kubernetes
+// does the same for the kubelets' node leases ("system-node-high").
+const speakerFlowSchema = `apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata:
+  name: leaselb-speaker
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 40
+    lendablePercent: 0
+    limitResponse:
+      type: Queue
+      queuing: {queues: 16, handSize: 4, queueLengthLimit: 1000}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata:
+  name: leaselb-speaker-leases
+spec:
+  priorityLevelConfiguration: {name: leaselb-speaker}
+  matchingPrecedence: 800
+  distinguisherMethod: {type: ByUser}
+  rules:
+  - subjects:
+    - kind: ServiceAccount
+      serviceAccount: {name: speaker, namespace: leaselb-system}
+    resourceRules:
+    - verbs: ["*"]
+      apiGroups: [coordination.k8s.io]
+      resources: [leases]
+      namespaces: [leaselb-system]
+`
+
 type scaleOpts struct {
 	nodes, vips, perService int
 	steady                  time.Duration
 	killGroups              int
 	roll                    bool
+	flowSchema              bool
 	out                     string
 }
 
@@ -65,6 +103,7 @@ func benchScaleCmd(ctx context.Context, root string, args []string) error {
 	fs.DurationVar(&o.steady, "steady", 30*time.Second, "steady-state window")
 	fs.IntVar(&o.killGroups, "kill-groups", 50, "the single node killed is the simulated one holding closest to this many groups")
 	fs.BoolVar(&o.roll, "roll", true, "run the rolling restart of every speaker")
+	fs.BoolVar(&o.flowSchema, "flowschema", false, "give the speakers' Lease requests their own API Priority and Fairness level with deep queues (see speakerFlowSchema)")
 	fs.StringVar(&o.out, "out", filepath.Join(root, "bin", "bench-scale.md"), "file the table is written to")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -242,6 +281,11 @@ spec:
 `, scalePoolBase, last, scaleLabel)
 	if err := f.l.Apply(ctx, pool); err != nil {
 		return err
+	}
+	if o.flowSchema {
+		if err := f.l.Apply(ctx, speakerFlowSchema); err != nil {
+			return err
+		}
 	}
 	if _, err := f.l.Kubectl(ctx, "label", "node", realNode, scaleLabel+"=true"); err != nil {
 		return err
@@ -1069,6 +1113,11 @@ func (r *scaleReport) render() string {
 		"(informers, election, loop; own client and node lease) with a **simulated wire side** that records what it would announce and answers nothing. "+
 		"%d VIPs as %d IPv6 Services × %d IP (%d groups, one VIP lease each), `status.loadBalancer.ingress` written by the benchmark (no controller). Speaker defaults: node lease renewed every 500 ms, duration 2 s.\n\n",
 		r.started.UTC().Format(time.RFC3339), host, n, realNode, n-1, o.vips, services, o.perService, services)
+	if o.flowSchema {
+		b.WriteString("API Priority and Fairness: the speakers' Lease requests in their own priority level (`-flowschema`: 40 shares, 16 queues of 1,000, hand size 4).\n\n")
+	} else {
+		b.WriteString("API Priority and Fairness: the API server's defaults (the speakers' ServiceAccount falls in `service-accounts` → `workload-low`: one flow, 6 queues of 50).\n\n")
+	}
 	b.WriteString("| workload | measure | measured | goal |\n|---|---|---|---|\n")
 	row := func(w, m, v, g string) { fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", w, m, v, g) }
 	cs := r.coldSpread
@@ -1081,17 +1130,23 @@ func (r *scaleReport) render() string {
 	row("", "API server CPU over that window", fmt.Sprintf("%.0f s of CPU (%.0f%% of one core)", r.coldAPICPU, r.coldAPICPU/r.coldWindow.Seconds()*100), "")
 	s := r.steadyRes
 	if s.secs > 0 {
+		// The goal's figure: every Lease write but the idle nodes'
+		// renewals, per holding node (renewals, claims, releases, adoptions
+		// and failed attempts alike).
 		perHolding := 0.0
 		if s.holding > 0 {
-			perHolding = s.leaseWrites / float64(s.holding)
+			idle := 0.0
+			for _, v := range s.idleRenew {
+				idle += v
+			}
+			perHolding = (s.leaseWrites - idle) / float64(s.holding)
 		}
 		row(fmt.Sprintf("steady (%.0f s)", s.secs), "API writes/s: all / to Leases; answered 429/s", fmt.Sprintf("%.1f / %.1f (%s); %.1f", s.writes, s.leaseWrites, s.writeTop, s.throttled), "")
-		row("", fmt.Sprintf("Lease writes/s per node / per holding node (%d of %d hold)", s.holding, n),
-			fmt.Sprintf("%.2f / %.2f", s.leaseWrites/float64(n), perHolding), "")
 		// One renewal more than 2/s can fall into the window by its edges.
+		row("", fmt.Sprintf("Lease writes/s per node / per holding node, idle renewals left out (%d of %d hold)", s.holding, n),
+			fmt.Sprintf("%.2f / %.2f", s.leaseWrites/float64(n), perHolding), "≤ 2/s per holding node: "+met(perHolding <= 2+1/s.secs))
 		row("", "node-lease renewals/s of one holding node / one idle node (min / median / max, seen by the watch)",
-			floatSpread(s.holdingRenew)+" / "+floatSpread(s.idleRenew),
-			"≤ 2/s per holding node: "+met(len(s.holdingRenew) > 0 && slices.Max(s.holdingRenew) <= 2+1/s.secs))
+			floatSpread(s.holdingRenew)+" / "+floatSpread(s.idleRenew), "")
 		row("", "VIP lease writes/s (seen by the watch)", fmt.Sprintf("%.2f", s.vipLeaseWrites), "")
 		row("", "API reads/s at the API server, every client (GET + LIST; watches not counted)", fmt.Sprintf("%.2f (%s)", s.reads, s.readTop), "")
 		row("", fmt.Sprintf("the %d simulated speakers' own requests/s: reads (GET, LIST) / new watches / writes", n-1),
@@ -1142,7 +1197,7 @@ func (r *scaleReport) render() string {
 		row("", "after the rolling restart", r.wireAfter, "")
 	}
 	b.WriteString("\nWrites and reads are the API server's own `apiserver_request_total` (every client: the speakers, their Events, the benchmark's watch, the API server's own lease); " +
-		"watch events sent are `apiserver_watch_events_total{kind=\"Lease\"}`, and the per-speaker figure is what the benchmark's own Lease watch (the same label selector as a speaker's) received. " +
+		"watch events sent are `apiserver_watch_events_total{resource=\"leases\"}`, and the per-speaker figure is what the benchmark's own Lease watch (the same label selector as a speaker's) received. " +
 		"Group times are when the benchmark's watch saw the lease change. CPU is user+system time from `/proc`, as a share of one core; several hundred speakers' worth of work shares 2 cores here, so CPU-bound times are upper bounds.\n")
 	if len(r.profiles) > 0 {
 		b.WriteString("\n## Profiles (top entries, `go tool pprof -top`)\n")
