@@ -471,6 +471,17 @@ func (f *fleet) ready(ctx context.Context) func(node string) bool {
 	}
 }
 
+// notReady counts the speakers not ready now.
+func (f *fleet) notReady(ctx context.Context) int {
+	ready, n := f.ready(ctx), 0
+	for _, node := range f.names {
+		if !ready(node) {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *fleet) waitReady(ctx context.Context, nodes []string, timeout time.Duration) error {
 	ready := f.ready(ctx)
 	pending := slices.Clone(nodes)
@@ -596,6 +607,8 @@ func (f *fleet) coldStart(ctx context.Context, o scaleOpts, r *scaleReport) erro
 		return n == len(f.groups), fmt.Sprintf("%d/%d groups held", n, len(f.groups))
 	})
 	if err != nil {
+		r.coldErr = fmt.Sprintf("%d of %d groups held %s after the start; %d of %d speakers ready",
+			f.tr.heldCount(f.groups), len(f.groups), time.Since(t0).Round(time.Second), len(f.names)-f.notReady(ctx), len(f.names))
 		return err
 	}
 	times, _ := f.tr.firstHeld(f.groups, nil, t0)
@@ -1072,6 +1085,7 @@ type scaleReport struct {
 	spawned, allReady           time.Duration
 	coldAll, coldFirst, coldP50 time.Duration
 	coldWindow                  time.Duration
+	coldErr                     string
 	coldWrites, coldReads       float64
 	coldThrottled               float64
 	coldWriteTop, coldReadTop   string
@@ -1120,14 +1134,18 @@ func (r *scaleReport) render() string {
 	}
 	b.WriteString("| workload | measure | measured | goal |\n|---|---|---|---|\n")
 	row := func(w, m, v, g string) { fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", w, m, v, g) }
-	cs := r.coldSpread
-	row("cold start", "all speakers started at once → every group held", secs(r.coldAll), "≤ 10 s: "+met(r.coldAll > 0 && r.coldAll <= 10*time.Second))
-	row("", "first claim / half the groups held", secs(r.coldFirst)+" / "+secs(r.coldP50), "")
-	row("", "every speaker ready (caches synced, node lease renewed)", secs(r.allReady), "")
-	row("", "groups per speaker (min / median / max)", fmt.Sprintf("%d / %d / %d", cs[0], cs[1], cs[2]), "")
-	row("", fmt.Sprintf("API requests in the first %s", r.coldWindow.Round(time.Second)),
-		fmt.Sprintf("%.0f writes (%s), %.0f reads (%s), %.0f answered 429", r.coldWrites, r.coldWriteTop, r.coldReads, r.coldReadTop, r.coldThrottled), "")
-	row("", "API server CPU over that window", fmt.Sprintf("%.0f s of CPU (%.0f%% of one core)", r.coldAPICPU, r.coldAPICPU/r.coldWindow.Seconds()*100), "")
+	if r.coldErr != "" {
+		row("cold start", "all speakers started at once → every group held", "not reached: "+r.coldErr, "≤ 10 s: "+met(false))
+	} else {
+		cs := r.coldSpread
+		row("cold start", "all speakers started at once → every group held", secs(r.coldAll), "≤ 10 s: "+met(r.coldAll > 0 && r.coldAll <= 10*time.Second))
+		row("", "first claim / half the groups held", secs(r.coldFirst)+" / "+secs(r.coldP50), "")
+		row("", "every speaker ready (caches synced, node lease renewed)", secs(r.allReady), "")
+		row("", "groups per speaker (min / median / max)", fmt.Sprintf("%d / %d / %d", cs[0], cs[1], cs[2]), "")
+		row("", fmt.Sprintf("API requests in the first %s", r.coldWindow.Round(time.Second)),
+			fmt.Sprintf("%.0f writes (%s), %.0f reads (%s), %.0f answered 429", r.coldWrites, r.coldWriteTop, r.coldReads, r.coldReadTop, r.coldThrottled), "")
+		row("", "API server CPU over that window", fmt.Sprintf("%.0f s of CPU (%.0f%% of one core)", r.coldAPICPU, r.coldAPICPU/r.coldWindow.Seconds()*100), "")
+	}
 	s := r.steadyRes
 	if s.secs > 0 {
 		// The goal's figure: every Lease write but the idle nodes'
