@@ -265,6 +265,7 @@ cluster-tools: $(CLUSTER_TOOLS) ## build the lab's cluster into bin/: control pl
 lab-tools: ## build the lab's own commands (bin/lab, bin/labagent)
 	$(GO) build -o $(BIN)/labagent ./e2e/cmd/labagent
 	$(GO) build -o $(BIN)/lab ./e2e/cmd/lab
+	$(GO) build -o $(BIN)/scalespeaker ./e2e/cmd/scalespeaker
 
 # E2E_RUN selects scenarios, e.g. make e2e E2E_RUN=TestWalkthrough
 E2E_RUN ?= .
@@ -282,6 +283,12 @@ demo: deps ## the walkthrough in the lab: pool, Service, curl, fail the holder, 
 .PHONY: bench
 bench: deps build cluster-tools lab-tools ## failover times, API writes/s, speaker RSS/CPU in the lab (root, slow); table in bin/bench-results.md
 	$(BIN)/lab bench
+
+# BENCH_SCALE_ARGS, e.g. -nodes 10 -vips 200 -steady 10s for a quick run.
+BENCH_SCALE_ARGS ?=
+.PHONY: bench-scale
+bench-scale: deps build cluster-tools lab-tools ## 100 speakers (1 real, 99 simulated), 5,000 VIPs on the lab's API server: cold start, steady load, power cuts, rolling restart (root, ~15 min); table in bin/bench-scale.md
+	$(BIN)/lab bench-scale $(BENCH_SCALE_ARGS)
 
 .PHONY: bench-l2
 bench-l2: ## l2 benchmarks as root in test namespaces: ARP reply latency vs the kernel, CPU under a 20k/s ARP flood

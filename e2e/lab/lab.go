@@ -83,6 +83,9 @@ type Options struct {
 	// SpeakerArgs and ControllerArgs are added to the components' flags
 	// (stand-in nodes only: with Kubelets the manifest's flags run).
 	SpeakerArgs, ControllerArgs []string
+	// APIServerArgs are added to kube-apiserver's flags (a later flag wins,
+	// e.g. --profiling=true for the scale benchmark).
+	APIServerArgs []string
 	// Kubelets makes the nodes real: containerd, a kubelet and kube-proxy
 	// in every node namespace, kube-controller-manager and kube-scheduler
 	// beside the API server, and leaselb installed from its manifests
@@ -457,28 +460,29 @@ func (l *Lab) StartEtcd() error {
 // after StopAPIServer).
 func (l *Lab) StartAPIServer() error {
 	c := l.Hosts["control"]
-	_, err := l.spawn("kube-apiserver", c.NS, nil, l.Bin("kube-apiserver"),
+	args := []string{
 		"--etcd-servers=http://127.0.0.1:2379",
-		"--bind-address="+c.Mgmt.String(),
-		"--advertise-address="+c.Mgmt.String(),
+		"--bind-address=" + c.Mgmt.String(),
+		"--advertise-address=" + c.Mgmt.String(),
 		fmt.Sprintf("--secure-port=%d", apiPort),
-		"--cert-dir="+filepath.Join(l.stateDir, "pki", "apiserver"),
-		"--tls-cert-file="+l.pki.ServingCert,
-		"--tls-private-key-file="+l.pki.ServingKey,
-		"--client-ca-file="+l.pki.caFile,
+		"--cert-dir=" + filepath.Join(l.stateDir, "pki", "apiserver"),
+		"--tls-cert-file=" + l.pki.ServingCert,
+		"--tls-private-key-file=" + l.pki.ServingKey,
+		"--client-ca-file=" + l.pki.caFile,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+l.pki.SAPublic,
-		"--service-account-signing-key-file="+l.pki.SAPrivate,
+		"--service-account-key-file=" + l.pki.SAPublic,
+		"--service-account-signing-key-file=" + l.pki.SAPrivate,
 		"--authorization-mode=Node,RBAC",
-		"--service-cluster-ip-range="+serviceCIDRs,
+		"--service-cluster-ip-range=" + serviceCIDRs,
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--anonymous-auth=false",
 		// kubectl logs/exec reach kubelets by their lab address, as the admin.
 		"--kubelet-preferred-address-types=InternalIP",
-		"--kubelet-client-certificate="+l.pki.AdminCert,
-		"--kubelet-client-key="+l.pki.AdminKey,
-	)
+		"--kubelet-client-certificate=" + l.pki.AdminCert,
+		"--kubelet-client-key=" + l.pki.AdminKey,
+	}
+	_, err := l.spawn("kube-apiserver", c.NS, nil, l.Bin("kube-apiserver"), append(args, l.opts.APIServerArgs...)...)
 	return err
 }
 

@@ -152,3 +152,10 @@ func (p *Proc) Kill() {
 	p.Signal(syscall.SIGKILL)
 	p.Wait(10 * time.Second)
 }
+
+// Spawn starts bin in the network namespace ns and registers it under name,
+// like the lab's own components: it is stopped by Close, dies with the lab
+// process, and logs to LogDir()/<name>.log.
+func (l *Lab) Spawn(name, ns string, env []string, bin string, args ...string) (*Proc, error) {
+	return l.spawn(name, ns, env, bin, args...)
+}

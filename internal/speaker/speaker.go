@@ -98,11 +98,18 @@ type Config struct {
 	// learns only from failures and new data.
 	Freshness *Freshness
 
+	// Announcer replaces the l2 Announcer: the scale benchmark runs many
+	// speakers on one machine without raw sockets. Nil: l2.NewAnnouncer.
+	Announcer Announcer
+
 	// announcer replaces the l2 Announcer in tests.
-	announcer interface {
-		announcer
-		Close() error
-	}
+	announcer Announcer
+}
+
+// An Announcer is the speaker's wire side, what it needs of l2.Announcer.
+type Announcer interface {
+	announcer
+	Close() error
 }
 
 // A Speaker runs the speaker's informers, election, announcer and loop.
@@ -116,11 +123,8 @@ type Speaker struct {
 	lbInf     lbinformers.SharedInformerFactory
 	informers map[string]cache.SharedIndexInformer
 
-	el *election.Elector
-	an interface {
-		announcer
-		Close() error
-	}
+	el   *election.Elector
+	an   Announcer
 	loop *loop
 
 	broadcaster record.EventBroadcaster
@@ -175,6 +179,9 @@ func New(cfg Config) (*Speaker, error) {
 		return nil, err
 	}
 	an := cfg.announcer
+	if an == nil {
+		an = cfg.Announcer
+	}
 	if an == nil {
 		a, err := l2.NewAnnouncer(l2.Config{Logger: cfg.Logger, Registerer: cfg.Registerer, Refresh: cfg.Refresh, Clock: cfg.Clock})
 		if err != nil {

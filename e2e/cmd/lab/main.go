@@ -1,5 +1,6 @@
 // Command lab runs the leaselb lab by hand: `lab up` starts it and waits for
-// Ctrl-C, `lab demo` is `make demo`, `lab bench` is `make bench`.
+// Ctrl-C, `lab demo` is `make demo`, `lab bench` is `make bench`, `lab
+// bench-scale` is `make bench-scale`.
 package main
 
 import (
@@ -15,7 +16,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: lab up|demo|bench [flags]")
+		fmt.Fprintln(os.Stderr, "usage: lab up|demo|bench|bench-scale [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -31,8 +32,10 @@ func main() {
 		err = demo(ctx, root)
 	case "bench":
 		err = bench(ctx, root, os.Args[2:])
+	case "bench-scale":
+		err = benchScaleCmd(ctx, root, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: want up, demo or bench", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want up, demo, bench or bench-scale", os.Args[1])
 	}
 	if err != nil {
 		fatal(err)

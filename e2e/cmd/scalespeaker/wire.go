@@ -1,0 +1,52 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/leaselb/leaselb/internal/speaker"
+	"github.com/leaselb/leaselb/l2"
+)
+
+// wire stands in for l2.Announcer: it keeps the desired announcements and
+// answers nothing. Every IP is "announceable" on one interface, so the loop
+// treats the node as able to announce every group (the real announcer's
+// cost per VIP is measured by `make bench-l2`, not here).
+type wire struct {
+	mac    net.HardwareAddr
+	claims chan l2.Claim
+
+	mu      sync.Mutex
+	desired []l2.Announcement
+	closed  bool
+}
+
+var _ speaker.Announcer = (*wire)(nil)
+
+func newWire(mac net.HardwareAddr) *wire {
+	return &wire{mac: mac, claims: make(chan l2.Claim)}
+}
+
+func (w *wire) Set(desired []l2.Announcement) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.desired = desired
+}
+
+// Claims never delivers: nothing else is on this wire.
+func (w *wire) Claims() <-chan l2.Claim { return w.claims }
+
+func (w *wire) Interfaces(netip.Addr) []string { return []string{"sim0"} }
+
+func (w *wire) MACs() []net.HardwareAddr { return []net.HardwareAddr{w.mac} }
+
+func (w *wire) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.closed = true
+		close(w.claims)
+	}
+	return nil
+}
