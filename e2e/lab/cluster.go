@@ -117,6 +117,8 @@ type LeaselbProcess struct {
 	Status map[string]string
 	// RootReadOnly reports whether the process's / is mounted read-only.
 	RootReadOnly bool
+	// Pod is the process's $POD_NAME.
+	Pod string
 }
 
 // LeaselbProcesses finds the leaselb processes running in this lab's pods:
@@ -148,6 +150,12 @@ func (l *Lab) LeaselbProcesses() ([]LeaselbProcess, error) {
 		for _, line := range strings.Split(string(status), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok {
 				p.Status[k] = strings.Join(strings.Fields(v), " ")
+			}
+		}
+		environ, _ := os.ReadFile(filepath.Join(dir, "environ"))
+		for _, kv := range strings.Split(string(environ), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "POD_NAME="); ok {
+				p.Pod = v
 			}
 		}
 		mounts, _ := os.ReadFile(filepath.Join(dir, "mountinfo"))

@@ -65,7 +65,7 @@ const (
 	// 198.51.100.128/25 (the upper half of the range whose lower half is
 	// the ClusterIP range).
 	mgmtPrefix = "/25"
-	apiPort      = 6443
+	apiPort    = 6443
 )
 
 // Options configure a lab.
