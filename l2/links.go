@@ -133,3 +133,11 @@ func buildTable(links []Link, desired []Announcement) table {
 	}
 	return t
 }
+
+// IsVirtual reports whether name looks like an interface that container or
+// cluster networking made, which the default choice skips.
+func IsVirtual(name string) bool { return isVirtual(name) }
+
+// Listed reports whether name matches one of patterns (names or shell
+// patterns, as in L2Advertisement.spec.interfaces).
+func Listed(name string, patterns []string) bool { return matchesAny(name, patterns) }
