@@ -44,6 +44,11 @@ type Announcement struct {
 	// Interfaces come from L2Advertisement.spec.interfaces: names or shell
 	// patterns. Empty means the default choice.
 	Interfaces []string
+	// Except are interfaces that must not answer for IPs even if chosen:
+	// the speaker's links still in their hold-down, or back but not yet
+	// revalidated against the Leases. Applied after the choice, so it
+	// never widens it.
+	Except []string
 }
 
 // A Claim is a frame seen on the wire (ARP reply, gratuitous ARP, ARP request
@@ -258,7 +263,7 @@ func (a *Announcer) Claims() <-chan Claim { return a.claims }
 func (a *Announcer) Set(desired []Announcement) {
 	cp := make([]Announcement, len(desired))
 	for i, d := range desired {
-		cp[i] = Announcement{Group: d.Group, IPs: slices.Clone(d.IPs), Interfaces: slices.Clone(d.Interfaces)}
+		cp[i] = Announcement{Group: d.Group, IPs: slices.Clone(d.IPs), Interfaces: slices.Clone(d.Interfaces), Except: slices.Clone(d.Except)}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -488,3 +488,28 @@ func TestVirtualPrefixesAreMinimal(t *testing.T) {
 		}
 	}
 }
+
+func TestExceptNeverAnswers(t *testing.T) {
+	eth1 := eth0()
+	eth1.Name, eth1.Index, eth1.MAC = "eth1", eth1.Index+1, net.HardwareAddr{2, 0, 0, 0, 0, 0x11}
+	sys := newFakeSystem(eth0(), eth1)
+	a, _, _ := newTestAnnouncer(t, sys, 0)
+	defer a.Close()
+	a.Set([]Announcement{{Group: "g", IPs: []netip.Addr{heldV4}, Except: []string{"eth1"}}})
+	if got := a.Interfaces(heldV4); !slices.Equal(got, []string{"eth0"}) {
+		t.Fatalf("answering on %v, want only eth0 (eth1 excepted)", got)
+	}
+	if c := sys.conn("eth1"); c != nil {
+		if v4, _ := countGratuitous(c.take()); v4 != 0 {
+			t.Errorf("%d gratuitous ARP frames on the excepted eth1", v4)
+		}
+	}
+	// Lifting the exception announces on eth1 at once.
+	a.Set([]Announcement{{Group: "g", IPs: []netip.Addr{heldV4}}})
+	if got := a.Interfaces(heldV4); !slices.Equal(got, []string{"eth0", "eth1"}) {
+		t.Fatalf("answering on %v, want eth0 and eth1", got)
+	}
+	if v4, _ := countGratuitous(sys.conn("eth1").take()); v4 != 2 {
+		t.Errorf("%d gratuitous ARP frames on eth1 once no longer excepted, want 2", v4)
+	}
+}

@@ -122,7 +122,7 @@ func buildTable(links []Link, desired []Announcement) table {
 				continue
 			}
 			for _, name := range ChooseInterfaces(links, ip, a.Interfaces) {
-				if !slices.Contains(t[name], ip) {
+				if !slices.Contains(t[name], ip) && !slices.Contains(a.Except, name) {
 					t[name] = append(t[name], ip)
 				}
 			}
