@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,11 @@ type Announcement struct {
 	// Interfaces come from L2Advertisement.spec.interfaces: names or shell
 	// patterns. Empty means the default choice.
 	Interfaces []string
+	// Except are interfaces that must not answer for IPs even if chosen:
+	// the speaker's links still in their hold-down, or back but not yet
+	// revalidated against the Leases. Applied after the choice, so it
+	// never widens it.
+	Except []string
 }
 
 // A Claim is a frame seen on the wire (ARP reply, gratuitous ARP, ARP request
@@ -89,8 +95,8 @@ type Config struct {
 // system is the kernel side: listing links, opening an interface's sockets
 // and watching for link changes. The Linux implementation is thin.
 type system interface {
-	interfaces() ([]ifaceInfo, error)
-	open(l ifaceInfo) (ifaceSockets, error)
+	interfaces() ([]Link, error)
+	open(l Link) (ifaceSockets, error)
 	// watch calls changed whenever links or addresses change, until stop is
 	// closed. It returns when it can no longer watch; the periodic rescan
 	// keeps interface choice correct meanwhile.
@@ -125,6 +131,9 @@ type Announcer struct {
 	retryMin, retryMax time.Duration
 
 	claims chan Claim
+	// links receives a value (coalesced, buffer 1) when the interface
+	// list changed; see LinksChanged.
+	links  chan struct{}
 	wake   chan struct{}
 	relist chan struct{}
 	stop   chan struct{}
@@ -133,9 +142,12 @@ type Announcer struct {
 	mu      sync.Mutex
 	closed  bool
 	desired []Announcement
-	infos   []ifaceInfo
-	ifaces  map[string]*iface
-	sched   map[pair]*schedule
+	infos   []Link
+	// macs are the last known MACs of the interfaces that could announce,
+	// by name, kept while the interface exists (see MACs).
+	macs   map[string]net.HardwareAddr
+	ifaces map[string]*iface
+	sched  map[pair]*schedule
 }
 
 // pair is one VIP on one interface.
@@ -154,7 +166,7 @@ type schedule struct {
 // iface is one interface's sockets and state. Fields other than snap are
 // guarded by Announcer.mu.
 type iface struct {
-	info    ifaceInfo
+	info    Link
 	socks   ifaceSockets
 	snap    atomic.Pointer[ifaceView] // read lock-free by the readers
 	groups  map[netip.Addr]int        // solicited-node group -> held VIPs in it
@@ -190,6 +202,8 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 		rescan:   cfg.Rescan,
 		retryMin: cfg.RetryMin,
 		retryMax: cfg.RetryMax,
+		links:    make(chan struct{}, 1),
+		macs:     map[string]net.HardwareAddr{},
 		wake:     make(chan struct{}, 1),
 		relist:   make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -223,6 +237,7 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 		return nil, err
 	}
 	a.infos = links
+	a.rememberMACsLocked()
 
 	a.wg.Add(2)
 	go a.loop()
@@ -248,7 +263,7 @@ func (a *Announcer) Claims() <-chan Claim { return a.claims }
 func (a *Announcer) Set(desired []Announcement) {
 	cp := make([]Announcement, len(desired))
 	for i, d := range desired {
-		cp[i] = Announcement{Group: d.Group, IPs: slices.Clone(d.IPs), Interfaces: slices.Clone(d.Interfaces)}
+		cp[i] = Announcement{Group: d.Group, IPs: slices.Clone(d.IPs), Interfaces: slices.Clone(d.Interfaces), Except: slices.Clone(d.Except)}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -278,21 +293,82 @@ func (a *Announcer) Interfaces(ip netip.Addr) []string {
 
 // MACs returns this host's MACs on the interfaces that can announce: those
 // the default choice would use for some subnet, and those answering now.
+// An interface that was such once keeps its MAC here while it exists, even
+// down: the speaker publishes these on its node lease, and a link that is
+// briefly down must not make the other speakers call our frames an IP
+// conflict when it returns.
 func (a *Announcer) MACs() []net.HardwareAddr {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	seen := map[string]bool{}
 	var out []net.HardwareAddr
-	for _, l := range a.infos {
-		_, open := a.ifaces[l.Name]
-		if !l.usable() || (isVirtual(l.Name) && !open) || seen[l.MAC.String()] {
+	for _, m := range a.macs {
+		if seen[m.String()] {
 			continue
 		}
-		seen[l.MAC.String()] = true
-		out = append(out, cloneMAC(l.MAC))
+		seen[m.String()] = true
+		out = append(out, cloneMAC(m))
 	}
 	slices.SortFunc(out, func(x, y net.HardwareAddr) int { return slices.Compare(x, y) })
 	return out
+}
+
+// rememberMACsLocked updates the last known MACs from a.infos: it adds the
+// interfaces that can announce now and forgets those that no longer exist.
+func (a *Announcer) rememberMACsLocked() {
+	exists := map[string]bool{}
+	for _, l := range a.infos {
+		exists[l.Name] = true
+		_, open := a.ifaces[l.Name]
+		if l.Usable() && (!isVirtual(l.Name) || open) {
+			a.macs[l.Name] = cloneMAC(l.MAC)
+		}
+	}
+	for name := range a.macs {
+		if !exists[name] {
+			delete(a.macs, name)
+		}
+	}
+}
+
+// Links returns the interfaces as last listed, for the speaker's candidacy
+// (with ChooseInterfaces). LinksChanged tells when they change.
+func (a *Announcer) Links() []Link {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]Link, len(a.infos))
+	for i, l := range a.infos {
+		l.MAC = cloneMAC(l.MAC)
+		l.Prefixes = slices.Clone(l.Prefixes)
+		out[i] = l
+	}
+	return out
+}
+
+// LinksChanged returns a channel that receives a value (coalesced, buffer
+// 1) whenever the interface list changed: on a netlink link or address
+// update, or found by the periodic rescan.
+func (a *Announcer) LinksChanged() <-chan struct{} { return a.links }
+
+// Reannounce sends the gratuitous ARP (both forms) or unsolicited NA for
+// each of ips now, on every interface answering for it, outside the burst
+// schedule. The speaker calls it when it sees a predecessor still claim one
+// of its VIPs, so clients and the stale node learn the truth from the wire;
+// it rate-limits the calls. IPs not answered are skipped.
+func (a *Announcer) Reannounce(ips []netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	for p := range a.sched {
+		if !slices.ContainsFunc(ips, func(ip netip.Addr) bool { return ip.Unmap().WithZone("") == p.ip }) {
+			continue
+		}
+		if f := a.ifaces[p.iface]; f != nil && f.socks != nil {
+			a.announceLocked(f, p.ip)
+		}
+	}
 }
 
 // Close stops answering, closes every socket (which drops every multicast
@@ -384,8 +460,16 @@ func (a *Announcer) rescanInterfaces() {
 	if a.closed {
 		return
 	}
+	changed := !reflect.DeepEqual(links, a.infos)
 	a.infos = links
 	a.applyLocked()
+	a.rememberMACsLocked()
+	if changed {
+		select {
+		case a.links <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // sendDueLocked sends what is due (burst steps, refreshes), reopens the
@@ -442,7 +526,7 @@ func (a *Announcer) sendDueLocked() time.Time {
 // pair.
 func (a *Announcer) applyLocked() {
 	t := buildTable(a.infos, a.desired)
-	byName := map[string]ifaceInfo{}
+	byName := map[string]Link{}
 	ours := map[[6]byte]struct{}{}
 	for _, l := range a.infos {
 		byName[l.Name] = l

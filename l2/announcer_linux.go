@@ -23,7 +23,7 @@ type linuxSystem struct{}
 
 func newSystem() (system, error) { return linuxSystem{}, nil }
 
-func (linuxSystem) interfaces() ([]ifaceInfo, error) {
+func (linuxSystem) interfaces() ([]Link, error) {
 	nls, err := netlink.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("l2: listing network interfaces: %w", err)
@@ -38,10 +38,10 @@ func (linuxSystem) interfaces() ([]ifaceInfo, error) {
 	for _, ad := range addrs {
 		byIndex[ad.LinkIndex] = append(byIndex[ad.LinkIndex], ad)
 	}
-	out := make([]ifaceInfo, 0, len(nls))
+	out := make([]Link, 0, len(nls))
 	for _, nl := range nls {
 		at := nl.Attrs()
-		l := ifaceInfo{
+		l := Link{
 			Name:     at.Name,
 			Index:    at.Index,
 			MAC:      cloneMAC(at.HardwareAddr),
@@ -132,7 +132,7 @@ type linuxConn struct {
 	ifi   *net.Interface
 }
 
-func (linuxSystem) open(l ifaceInfo) (ifaceSockets, error) {
+func (linuxSystem) open(l Link) (ifaceSockets, error) {
 	ifi := &net.Interface{Index: l.Index, Name: l.Name, HardwareAddr: l.MAC}
 	drop, err := assemble(arpFilter(nil))
 	if err != nil {

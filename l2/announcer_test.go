@@ -21,7 +21,7 @@ func TestChooseInterfaces(t *testing.T) {
 	mac := func(b byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, b} }
 	lan := netip.MustParsePrefix("192.0.2.0/24")
 	lan6 := netip.MustParsePrefix("2001:db8::/64")
-	links := []ifaceInfo{
+	links := []Link{
 		{Name: "lo", MAC: nil, Up: true, Loopback: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 		{Name: "eth0", MAC: mac(1), Up: true, Prefixes: []netip.Prefix{lan, lan6}},
 		{Name: "eth1", MAC: mac(2), Up: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
@@ -53,9 +53,9 @@ func TestChooseInterfaces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := chooseInterfaces(links, netip.MustParseAddr(tt.ip), tt.explicit)
+			got := ChooseInterfaces(links, netip.MustParseAddr(tt.ip), tt.explicit)
 			if !slices.Equal(got, tt.want) {
-				t.Errorf("chooseInterfaces(%s, %v) = %v, want %v", tt.ip, tt.explicit, got, tt.want)
+				t.Errorf("ChooseInterfaces(%s, %v) = %v, want %v", tt.ip, tt.explicit, got, tt.want)
 			}
 		})
 	}
@@ -65,7 +65,7 @@ func TestChooseInterfaces(t *testing.T) {
 // record what is written and deliver what the test injects.
 type fakeSystem struct {
 	mu       sync.Mutex
-	ls       []ifaceInfo
+	ls       []Link
 	conns    map[string]*fakeConn
 	openErr  map[string]error
 	changed  func()
@@ -73,17 +73,17 @@ type fakeSystem struct {
 	watching chan struct{}
 }
 
-func newFakeSystem(ls ...ifaceInfo) *fakeSystem {
+func newFakeSystem(ls ...Link) *fakeSystem {
 	return &fakeSystem{ls: ls, conns: map[string]*fakeConn{}, openErr: map[string]error{}, watching: make(chan struct{})}
 }
 
-func (s *fakeSystem) interfaces() ([]ifaceInfo, error) {
+func (s *fakeSystem) interfaces() ([]Link, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.ls), nil
 }
 
-func (s *fakeSystem) open(l ifaceInfo) (ifaceSockets, error) {
+func (s *fakeSystem) open(l Link) (ifaceSockets, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.openErr[l.Name]; err != nil {
@@ -182,8 +182,8 @@ func (c *fakeConn) take() [][]byte {
 	return w
 }
 
-func eth0() ifaceInfo {
-	return ifaceInfo{Name: "eth0", Index: 2, MAC: ourMAC, Up: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/64")}}
+func eth0() Link {
+	return Link{Name: "eth0", Index: 2, MAC: ourMAC, Up: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/64")}}
 }
 
 func newTestAnnouncer(t *testing.T, sys *fakeSystem, refresh time.Duration) (*Announcer, *clocktesting.FakeClock, *prometheus.Registry) {
@@ -358,7 +358,7 @@ func TestHotPlugAndRetry(t *testing.T) {
 	}
 	// eth0 appears; opening it fails once, then works after the backoff.
 	sys.mu.Lock()
-	sys.ls = []ifaceInfo{eth0()}
+	sys.ls = []Link{eth0()}
 	changed := sys.changed
 	sys.mu.Unlock()
 	changed()
@@ -376,12 +376,41 @@ func TestHotPlugAndRetry(t *testing.T) {
 	sys.mu.Lock()
 	l := eth0()
 	l.Up = false
-	sys.ls = []ifaceInfo{l}
+	sys.ls = []Link{l}
 	sys.mu.Unlock()
 	changed()
 	eventually(t, func() bool { return len(a.Interfaces(heldV4)) == 0 }, "eth0 dropped when down")
-	if len(a.MACs()) != 0 {
-		t.Errorf("MACs %v with the only interface down", a.MACs())
+	// Its MAC stays published while it exists (a brief link-down must not
+	// make the others call our frames a conflict), and goes with it.
+	if got := a.MACs(); len(got) != 1 || !slices.Equal(got[0], eth0().MAC) {
+		t.Errorf("MACs %v with the only interface down, want its last known MAC", got)
+	}
+	select {
+	case <-a.LinksChanged():
+	default:
+		t.Errorf("no LinksChanged after eth0 went down")
+	}
+	sys.mu.Lock()
+	sys.ls = nil
+	sys.mu.Unlock()
+	changed()
+	eventually(t, func() bool { return len(a.MACs()) == 0 }, "MAC forgotten when the interface is gone")
+}
+
+func TestReannounceSendsNowOnlyForHeld(t *testing.T) {
+	sys := newFakeSystem(eth0())
+	a, _, _ := newTestAnnouncer(t, sys, 0)
+	defer a.Close()
+	a.Set([]Announcement{{Group: "g", IPs: []netip.Addr{heldV4, heldV6}}})
+	c := sys.conn("eth0")
+	c.take()
+	a.Reannounce([]netip.Addr{heldV4, netip.MustParseAddr("192.0.2.99")})
+	if v4, v6 := countGratuitous(c.take()); v4 != 2 || v6 != 0 {
+		t.Errorf("Reannounce(held v4, unheld) sent %d ARP and %d NA frames, want 2 and 0", v4, v6)
+	}
+	a.Reannounce([]netip.Addr{heldV6})
+	if v4, v6 := countGratuitous(c.take()); v4 != 0 || v6 != 1 {
+		t.Errorf("Reannounce(held v6) sent %d ARP and %d NA frames, want 0 and 1", v4, v6)
 	}
 }
 
@@ -457,5 +486,30 @@ func TestVirtualPrefixesAreMinimal(t *testing.T) {
 		if isVirtual(name) {
 			t.Errorf("isVirtual(%q) = true, want false", name)
 		}
+	}
+}
+
+func TestExceptNeverAnswers(t *testing.T) {
+	eth1 := eth0()
+	eth1.Name, eth1.Index, eth1.MAC = "eth1", eth1.Index+1, net.HardwareAddr{2, 0, 0, 0, 0, 0x11}
+	sys := newFakeSystem(eth0(), eth1)
+	a, _, _ := newTestAnnouncer(t, sys, 0)
+	defer a.Close()
+	a.Set([]Announcement{{Group: "g", IPs: []netip.Addr{heldV4}, Except: []string{"eth1"}}})
+	if got := a.Interfaces(heldV4); !slices.Equal(got, []string{"eth0"}) {
+		t.Fatalf("answering on %v, want only eth0 (eth1 excepted)", got)
+	}
+	if c := sys.conn("eth1"); c != nil {
+		if v4, _ := countGratuitous(c.take()); v4 != 0 {
+			t.Errorf("%d gratuitous ARP frames on the excepted eth1", v4)
+		}
+	}
+	// Lifting the exception announces on eth1 at once.
+	a.Set([]Announcement{{Group: "g", IPs: []netip.Addr{heldV4}}})
+	if got := a.Interfaces(heldV4); !slices.Equal(got, []string{"eth0", "eth1"}) {
+		t.Fatalf("answering on %v, want eth0 and eth1", got)
+	}
+	if v4, _ := countGratuitous(sys.conn("eth1").take()); v4 != 2 {
+		t.Errorf("%d gratuitous ARP frames on eth1 once no longer excepted, want 2", v4)
 	}
 }

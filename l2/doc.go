@@ -11,7 +11,7 @@
 // counters out) so it is tested and fuzzed without root; the socket layer in
 // the _linux.go files only moves bytes.
 //
-// One noun, interface, in four shapes: ifaceInfo is what the kernel reports
+// One noun, interface, in four shapes: Link is what the kernel reports
 // of an interface (links.go), iface is the Announcer's state of one it
 // answers on (announcer.go), ifaceSockets are its raw sockets, and
 // ifaceView is the immutable snapshot the receive path reads without a lock

@@ -8,8 +8,10 @@ import (
 	"strings"
 )
 
-// ifaceInfo is what interface choice needs to know about one network interface.
-type ifaceInfo struct {
+// A Link is what interface choice needs to know about one network
+// interface. The speaker reads them (Announcer.Links) to judge candidacy
+// with the same rule the Announcer answers by (ChooseInterfaces).
+type Link struct {
 	Name     string
 	Index    int
 	MAC      net.HardwareAddr
@@ -43,13 +45,13 @@ func isVirtual(name string) bool {
 	return false
 }
 
-// usable reports whether l can carry announcements at all.
-func (l ifaceInfo) usable() bool {
+// Usable reports whether l can carry announcements at all.
+func (l Link) Usable() bool {
 	return l.Up && !l.Loopback && !l.NoARP && !l.Enslaved && len(l.MAC) == 6
 }
 
 // inSubnet reports whether one of l's addresses is on ip's subnet.
-func (l ifaceInfo) inSubnet(ip netip.Addr) bool {
+func (l Link) inSubnet(ip netip.Addr) bool {
 	for _, p := range l.Prefixes {
 		if p.Contains(ip) {
 			return true
@@ -58,17 +60,18 @@ func (l ifaceInfo) inSubnet(ip netip.Addr) bool {
 	return false
 }
 
-// chooseInterfaces returns the names of the interfaces that answer for ip,
-// sorted. By default: usable, not virtual by name, and carrying an address on
+// ChooseInterfaces returns the names of the interfaces that answer for ip,
+// sorted; links are taken as they are (the speaker passes them damped, see
+// its docs). By default: usable, not virtual by name, and carrying an address on
 // ip's subnet. An explicit list (names or shell patterns such as "eth*", from
 // L2Advertisement.spec.interfaces) narrows that to the listed interfaces; if
 // none of the listed ones carries ip's subnet, all listed usable interfaces
 // answer, because the administrator named them on purpose (a VIP subnet with
 // no node address on it is a supported setup).
-func chooseInterfaces(links []ifaceInfo, ip netip.Addr, explicit []string) []string {
+func ChooseInterfaces(links []Link, ip netip.Addr, explicit []string) []string {
 	var onSubnet, listed []string
 	for _, l := range links {
-		if !l.usable() {
+		if !l.Usable() {
 			continue
 		}
 		if len(explicit) == 0 {
@@ -110,7 +113,7 @@ func matchesAny(name string, patterns []string) bool {
 type table map[string][]netip.Addr
 
 // buildTable computes which interface answers for which VIP.
-func buildTable(links []ifaceInfo, desired []Announcement) table {
+func buildTable(links []Link, desired []Announcement) table {
 	t := table{}
 	for _, a := range desired {
 		for _, ip := range a.IPs {
@@ -118,8 +121,8 @@ func buildTable(links []ifaceInfo, desired []Announcement) table {
 			if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsLoopback() {
 				continue
 			}
-			for _, name := range chooseInterfaces(links, ip, a.Interfaces) {
-				if !slices.Contains(t[name], ip) {
+			for _, name := range ChooseInterfaces(links, ip, a.Interfaces) {
+				if !slices.Contains(t[name], ip) && !slices.Contains(a.Except, name) {
 					t[name] = append(t[name], ip)
 				}
 			}
@@ -130,3 +133,11 @@ func buildTable(links []ifaceInfo, desired []Announcement) table {
 	}
 	return t
 }
+
+// IsVirtual reports whether name looks like an interface that container or
+// cluster networking made, which the default choice skips.
+func IsVirtual(name string) bool { return isVirtual(name) }
+
+// Listed reports whether name matches one of patterns (names or shell
+// patterns, as in L2Advertisement.spec.interfaces).
+func Listed(name string, patterns []string) bool { return matchesAny(name, patterns) }

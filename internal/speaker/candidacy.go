@@ -14,6 +14,7 @@ import (
 	"github.com/leaselb/leaselb/allocator"
 	"github.com/leaselb/leaselb/api/v1alpha1"
 	"github.com/leaselb/leaselb/election"
+	"github.com/leaselb/leaselb/l2"
 )
 
 // A Reason says why a node is not a candidate for a group (or why a Service
@@ -52,6 +53,11 @@ const (
 	// ReasonNoLocalEndpoint: the group has externalTrafficPolicy: Local
 	// Services and the node has no usable endpoint of any of them.
 	ReasonNoLocalEndpoint Reason = "noLocalEndpoint"
+	// ReasonNoInterface: the node has no usable interface (up, and by
+	// damping counted as up; named by the advertisements or, by default,
+	// with an address in the IP's subnet) for some IP of the group. Judged
+	// only by the node's own speaker, which knows its links (Inputs.Wire).
+	ReasonNoInterface Reason = "noInterface"
 )
 
 // ReasonCandidate is the metric label of groups this node is a candidate for.
@@ -74,7 +80,7 @@ const ReasonStaleView Reason = "staleView"
 
 // allReasons lists every Reason, for metrics that report zero counts too.
 var allReasons = []Reason{ReasonNotOurClass, ReasonNoIP, ReasonNoAdvertisement, ReasonNodeUnknown,
-	ReasonNodeExcluded, ReasonNodeCordoned, ReasonNetworkUnavailable, ReasonNodeNotSelected, ReasonNoLocalEndpoint, ReasonStaleView}
+	ReasonNodeExcluded, ReasonNodeCordoned, ReasonNetworkUnavailable, ReasonNodeNotSelected, ReasonNoLocalEndpoint, ReasonNoInterface, ReasonStaleView}
 
 // Inputs are the objects candidacy depends on, as the informers' caches
 // hold them.
@@ -89,6 +95,19 @@ type Inputs struct {
 	// nodes of many homelabs. Every speaker must agree on it (it decides
 	// every node's candidacy, not only its own), so it is one DaemonSet flag.
 	IgnoreExcludeLabel bool
+	// Wire is what one node knows of its own interfaces. Nil means nobody's
+	// interfaces are known (doctor): ReasonNoInterface is then never given.
+	Wire *Wire
+}
+
+// Wire is one node's interfaces as its speaker sees them.
+type Wire struct {
+	// Node is the node whose links these are; the interfaces of every other
+	// node are not judged (their own speakers judge them).
+	Node string
+	// Links are the node's interfaces, damped (linkDamper): a link still in
+	// its hold-down after coming back is not Up.
+	Links []l2.Link
 }
 
 // A Decision is whether a node may announce a group and, if so, what.
@@ -105,6 +124,10 @@ type Decision struct {
 	// Interfaces are, per IP, the interfaces the advertisements selecting
 	// the node name (the union); nil means the announcer's default choice.
 	Interfaces map[netip.Addr][]string
+	// Links are, per IP, the interfaces that can announce it now by the
+	// Wire (l2.ChooseInterfaces on the damped links); nil when the node's
+	// interfaces are not known.
+	Links map[netip.Addr][]string
 }
 
 // World is the cluster as candidacy sees it, indexed once so that deciding
@@ -118,6 +141,7 @@ type World struct {
 	ads       []adView
 	// endpoints by Service key (namespace/name).
 	endpoints map[string]*serviceEndpoints
+	wire      *Wire
 }
 
 type poolView struct {
@@ -146,7 +170,7 @@ type serviceEndpoints struct {
 // parse, a selector that does not parse) are tolerated: the bad part counts
 // for nothing, and the controller reports it in the object's status.
 func NewWorld(in Inputs) *World {
-	w := &World{nodes: map[string]*corev1.Node{}, nodeFacts: map[string]nodeView{}, endpoints: map[string]*serviceEndpoints{}}
+	w := &World{nodes: map[string]*corev1.Node{}, nodeFacts: map[string]nodeView{}, endpoints: map[string]*serviceEndpoints{}, wire: in.Wire}
 	for _, n := range in.Nodes {
 		w.nodes[n.Name] = n
 		w.nodeNames = append(w.nodeNames, n.Name)
@@ -355,7 +379,13 @@ func (v *groupView) eligible(node string) bool {
 			return false
 		}
 	}
-	return len(v.local) == 0 || v.hasLocalEndpoint(node)
+	if len(v.local) > 0 && !v.hasLocalEndpoint(node) {
+		return false
+	}
+	if v.w.wire != nil && v.w.wire.Node == node {
+		return v.decide(node).Candidate // one node at most: no need to be cheap
+	}
+	return true
 }
 
 func (v *groupView) decide(node string) Decision {
@@ -406,8 +436,61 @@ func (v *groupView) decide(node string) Decision {
 		return no(ReasonNoLocalEndpoint, "group %s: %s has externalTrafficPolicy Local and node %s has no ready endpoint of it",
 			v.g.Name, strings.Join(v.local, ", "), node)
 	}
+	if wire := v.w.wire; wire != nil && wire.Node == node {
+		d.Links = map[netip.Addr][]string{}
+		var dark []string
+		for _, ip := range d.IPs {
+			names := l2.ChooseInterfaces(wire.Links, ip, d.Interfaces[ip])
+			if len(names) == 0 {
+				dark = append(dark, fmt.Sprintf("%s (interfaces considered: %s)", ip, considered(wire.Links, ip, d.Interfaces[ip])))
+			}
+			d.Links[ip] = names
+		}
+		// Every IP, not any: the group moves as one, and a holder that can
+		// announce only some of its IPs leaves the others dark while
+		// another node might announce them all (docs/speaker.md).
+		if len(dark) > 0 {
+			return no(ReasonNoInterface, "group %s: node %s cannot announce %s: no usable interface; bring the link up, give the node an address in the IP's subnet, or name the interfaces in the L2Advertisement's spec.interfaces",
+				v.g.Name, node, strings.Join(dark, "; "))
+		}
+	}
 	d.Candidate = true
 	return d
+}
+
+// considered describes the links that could have announced ip and why
+// each does not: "eth0 (down), eth1 (no address in the subnet)", or
+// "none" when the node has no such link.
+func considered(links []l2.Link, ip netip.Addr, explicit []string) string {
+	var out []string
+	for _, l := range links {
+		if l.Loopback {
+			continue
+		}
+		if len(explicit) > 0 {
+			if !l2.Listed(l.Name, explicit) {
+				continue
+			}
+		} else if l2.IsVirtual(l.Name) {
+			continue
+		}
+		why := "no address in the subnet"
+		if !l.Usable() {
+			why = "down, or not usable"
+		}
+		out = append(out, l.Name+" ("+why+")")
+	}
+	if len(explicit) > 0 {
+		return fmt.Sprintf("spec.interfaces %s: %s", strings.Join(explicit, ", "), orNone(out))
+	}
+	return orNone(out)
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 // nodeFactsOf checks what excludes a node from every group.

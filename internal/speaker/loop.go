@@ -48,6 +48,15 @@ const noInterfaceHint = "no interface of the node is up with an address in the I
 // conflictEventInterval rate-limits IPConflict Events per (IP, MAC).
 const conflictEventInterval = 5 * time.Minute
 
+// reannounceInterval rate-limits, per group, the gratuitous ARP / unsolicited
+// NA sent when a predecessor is seen still announcing one of our groups.
+const reannounceInterval = time.Second
+
+// revalidateEvery is how often the loop looks again at groups held back on
+// a link that came back, until the Lease cache has caught up (an in-memory
+// check; no API call).
+const revalidateEvery = 100 * time.Millisecond
+
 // elector is what the loop needs of election.Elector.
 type elector interface {
 	SetGroups(groups []election.GroupSpec)
@@ -66,6 +75,9 @@ type announcer interface {
 	Claims() <-chan l2.Claim
 	Interfaces(ip netip.Addr) []string
 	MACs() []net.HardwareAddr
+	Links() []l2.Link
+	LinksChanged() <-chan struct{}
+	Reannounce(ips []netip.Addr)
 }
 
 var (
@@ -109,6 +121,7 @@ type announced struct {
 	since    time.Time // Held.Since of the term being announced
 	ips      []netip.Addr
 	services []string // keys, for Released Events after the group is gone
+	except   []string // interfaces that may not answer for it (yet)
 }
 
 // loop owns the speaker's state; only its goroutine touches the fields
@@ -137,6 +150,11 @@ type loop struct {
 	// staleView: the last recompute saw a cache that may be out of date.
 	staleView bool
 	stopping  bool
+	// damper and wire are this node's links as candidacy sees them.
+	damper linkDamper
+	wire   dampedLinks
+	// gated: the last reconcile held a group back for revalidation.
+	gated bool
 }
 
 func newLoop(cfg loopConfig, el elector, an announcer, src sources) *loop {
@@ -219,7 +237,9 @@ func (l *loop) recompute() {
 	ads, _ := l.src.ads.List(labels.Everything())
 
 	groups, ignored := Groups(services, l.cfg.requireClass)
-	w := NewWorld(Inputs{Nodes: nodes, Pools: pools, Advertisements: ads, EndpointSlices: slicesList, IgnoreExcludeLabel: l.cfg.ignoreExclude})
+	l.observeLinks()
+	w := NewWorld(Inputs{Nodes: nodes, Pools: pools, Advertisements: ads, EndpointSlices: slicesList, IgnoreExcludeLabel: l.cfg.ignoreExclude,
+		Wire: &Wire{Node: l.cfg.node, Links: l.wire.links}})
 	next := make(map[string]*groupState, len(groups))
 	specs := make([]election.GroupSpec, 0, len(groups))
 	counts := map[Reason]int{}
@@ -271,6 +291,23 @@ func (l *loop) recompute() {
 	l.cfg.m.recompute.Observe(l.cfg.clock.Since(start).Seconds())
 }
 
+// observeLinks runs the announcer's current links through the damper and
+// logs what changed for a person.
+func (l *loop) observeLinks() {
+	was := l.wire
+	l.wire = l.damper.observe(l.cfg.clock.Now(), l.an.Links())
+	if !slices.Equal(was.held, l.wire.held) && len(l.wire.held) > 0 {
+		l.cfg.log.Info("interfaces back up, not used until their hold-down ends", zap.Strings("interfaces", l.wire.held),
+			zap.Time("until", l.wire.next))
+	}
+	for name, at := range l.wire.returned {
+		if !was.returned[name].Equal(at) {
+			l.cfg.log.Info("interface usable again; groups held from before answer on it once the Leases confirm them",
+				zap.String("interface", name))
+		}
+	}
+}
+
 // leaseAnnotations are written on a group's VIP lease by its holder.
 func leaseAnnotations(g Group) map[string]string {
 	ips := make([]string, len(g.IPs))
@@ -298,7 +335,15 @@ func (l *loop) reconcile() {
 		return
 	}
 	held := l.el.Held()
-	want := desired(held, l.groups, l.fenced, l.stopping)
+	rv := revalidation{held: l.wire.held, returned: l.wire.returned, cacheSince: l.el.CacheCurrentSince(),
+		holder: l.el.Holder, node: l.cfg.node}
+	want, gated := desired(held, l.groups, l.fenced, l.stopping, rv)
+	if gated != l.gated {
+		l.gated = gated
+		if gated {
+			l.cfg.log.Info("holding back groups on interfaces that came back until the Leases confirm this node holds them")
+		}
+	}
 	l.forgetFences(held)
 	anns := l.announcements(want)
 	if !reflect.DeepEqual(anns, l.lastSet) {
@@ -321,13 +366,49 @@ func (l *loop) reconcile() {
 	l.cfg.m.held.Set(float64(len(want)))
 }
 
+// revalidation is what desired needs to keep links that came back from
+// answering before the Leases confirm the groups held from before.
+type revalidation struct {
+	held       []string             // links in their hold-down: never answer
+	returned   map[string]time.Time // link -> when it counted as usable again
+	cacheSince time.Time            // Elector.CacheCurrentSince
+	holder     func(group string) (string, bool)
+	node       string
+}
+
+// except returns the interfaces that may not answer for the term h: those
+// in their hold-down, and those that came back after the term began until
+// the Lease cache is current since their return (a renewal of ours sent
+// after it has come back through the watch) and still names this node —
+// the rule of a restarted speaker. A term won after the return was a
+// conditional write on current data and needs no revalidation.
+func (r revalidation) except(h election.Held) []string {
+	out := slices.Clone(r.held)
+	for name, at := range r.returned {
+		if !h.Since.Before(at) {
+			continue
+		}
+		if r.cacheSince.After(at) && r.holder != nil {
+			if n, ok := r.holder(h.Group); ok && n == r.node {
+				continue
+			}
+		}
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // desired is what this node should announce: the groups it holds and is
-// still a candidate for, minus those fenced on the wire in the same term;
-// nothing while stopping.
-func desired(held []election.Held, groups map[string]*groupState, fenced map[string]time.Time, stopping bool) map[string]*announced {
-	want := map[string]*announced{}
+// still a candidate for, minus those fenced on the wire in the same term,
+// each with the interfaces that may not answer for it yet; nothing while
+// stopping. A group that some IP of could only be announced on such
+// interfaces waits whole (gated is then true): it is announced once
+// revalidated, with its Events then.
+func desired(held []election.Held, groups map[string]*groupState, fenced map[string]time.Time, stopping bool, rv revalidation) (want map[string]*announced, gated bool) {
+	want = map[string]*announced{}
 	if stopping {
-		return want
+		return want, false
 	}
 	for _, h := range held {
 		if since, ok := fenced[h.Group]; ok && since.Equal(h.Since) {
@@ -337,13 +418,20 @@ func desired(held []election.Held, groups map[string]*groupState, fenced map[str
 		if gs == nil || !gs.decision.Candidate {
 			continue // the election releases it on its next turn
 		}
+		except := rv.except(h)
+		if gs.decision.Links != nil && slices.ContainsFunc(gs.decision.IPs, func(ip netip.Addr) bool {
+			return !slices.ContainsFunc(gs.decision.Links[ip], func(n string) bool { return !slices.Contains(except, n) })
+		}) {
+			gated = true
+			continue
+		}
 		svcs := make([]string, len(gs.group.Services))
 		for i, s := range gs.group.Services {
 			svcs[i] = serviceKey(s)
 		}
-		want[h.Group] = &announced{since: h.Since, ips: gs.decision.IPs, services: svcs}
+		want[h.Group] = &announced{since: h.Since, ips: gs.decision.IPs, services: svcs, except: except}
 	}
-	return want
+	return want, gated
 }
 
 // changesOf compares what was announced with what is wanted: the groups
@@ -456,7 +544,7 @@ func (l *loop) announcements(want map[string]*announced) []l2.Announcement {
 			ifaces := d.Interfaces[ip]
 			i := slices.IndexFunc(byIfaces, func(a l2.Announcement) bool { return slices.Equal(a.Interfaces, ifaces) })
 			if i < 0 {
-				byIfaces = append(byIfaces, l2.Announcement{Group: name, Interfaces: ifaces})
+				byIfaces = append(byIfaces, l2.Announcement{Group: name, Interfaces: ifaces, Except: want[name].except})
 				i = len(byIfaces) - 1
 			}
 			byIfaces[i].IPs = append(byIfaces[i].IPs, ip)
@@ -523,7 +611,9 @@ func (l *loop) claim(c l2.Claim) {
 	}
 	fields = append(fields, zap.String("group", group), zap.String("lease", group))
 	owner := l.el.NodeOfMAC(c.MAC)
-	if owner == l.cfg.node {
+	if owner == l.cfg.node || slices.ContainsFunc(l.an.MACs(), func(m net.HardwareAddr) bool { return slices.Equal(m, c.MAC) }) {
+		// Our own frame (a loop on the link), whatever the node leases say:
+		// never a conflict.
 		l.cfg.m.wireClaims.WithLabelValues("stale").Inc()
 		return
 	}
@@ -541,8 +631,13 @@ func (l *loop) claim(c l2.Claim) {
 		// names us: the claimant is a predecessor that has not seen our
 		// announcement yet, and stops when it does.
 		l.cfg.m.wireClaims.WithLabelValues("predecessor").Inc()
+		if l.firstIn(reannounceInterval, "reannounce|"+group) {
+			// Tell the clients and the stale node now, rather than leave
+			// them on its word until its own lease renewal fails.
+			l.an.Reannounce(l.ann[group].ips)
+		}
 		if l.firstIn(conflictEventInterval, "predecessor|"+group+"|"+c.MAC.String()) {
-			l.cfg.log.Info("another speaker still announces a group this node holds; keeping it (our lease is current, it stops when it sees our announcements)", fields...)
+			l.cfg.log.Info("another speaker still announces a group this node holds; keeping it and re-announcing (our lease is current, it stops when it sees our announcements)", fields...)
 		}
 		return
 	}

@@ -167,11 +167,41 @@ type fakeAnnouncer struct {
 	// slowStop delays a Set that stops everything, as sockets can take a
 	// moment to close.
 	slowStop time.Duration
+	// links are what Links returns: by default one eth0 on the tests'
+	// subnets; linksCh is LinksChanged; reannounced records Reannounce.
+	links       []l2.Link
+	linksCh     chan struct{}
+	reannounced [][]netip.Addr
 }
 
 func newFakeAnnouncer() *fakeAnnouncer {
 	mac, _ := net.ParseMAC("02:00:00:00:00:0a")
-	return &fakeAnnouncer{macs: []net.HardwareAddr{mac}, claims: make(chan l2.Claim, 16)}
+	eth0 := l2.Link{Name: "eth0", Index: 2, MAC: mac, Up: true, Prefixes: []netip.Prefix{
+		netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/64"), netip.MustParsePrefix("10.0.0.0/8")}}
+	return &fakeAnnouncer{macs: []net.HardwareAddr{mac}, claims: make(chan l2.Claim, 16), links: []l2.Link{eth0}, linksCh: make(chan struct{}, 1)}
+}
+
+func (f *fakeAnnouncer) Links() []l2.Link {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.links)
+}
+func (f *fakeAnnouncer) LinksChanged() <-chan struct{} { return f.linksCh }
+func (f *fakeAnnouncer) Reannounce(ips []netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reannounced = append(f.reannounced, slices.Clone(ips))
+}
+
+// setLinks replaces the links and tells the speaker.
+func (f *fakeAnnouncer) setLinks(links ...l2.Link) {
+	f.mu.Lock()
+	f.links = links
+	f.mu.Unlock()
+	select {
+	case f.linksCh <- struct{}{}:
+	default:
+	}
 }
 
 func (f *fakeAnnouncer) Set(d []l2.Announcement) {
@@ -411,6 +441,7 @@ func TestLoopAnnouncesWhatItHolds(t *testing.T) {
 
 func TestLoopInterfacesFromAdvertisements(t *testing.T) {
 	h := newHarness(t, true)
+	h.an.links = append(h.an.links, wlink("eth1", true), wlink("eth2", true), wlink("eth3", true))
 	h.add(pool("v4", "192.0.2.0/24"), pool("v6", "2001:db8::/64"), node("a"),
 		advert("x", pools("v4"), ifaces("eth1")), advert("y", pools("v6"), ifaces("eth2", "eth3")),
 		svc("web", "192.0.2.10", "2001:db8::10"))

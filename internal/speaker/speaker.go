@@ -447,6 +447,10 @@ func (s *Speaker) run(ctx context.Context) error {
 	macTicker := s.clock.NewTicker(30 * time.Second)
 	defer macTicker.Stop()
 	claims := s.an.Claims()
+	// wake fires when a link's hold-down ends, or, while a group is held
+	// back on a link that came back, to look at the Lease cache again.
+	wake := s.clock.NewTimer(time.Hour)
+	defer wake.Stop()
 	dirty := true
 	for {
 		if dirty {
@@ -455,6 +459,18 @@ func (s *Speaker) run(ctx context.Context) error {
 		}
 		l.reconcile()
 		l.publishMACs()
+		if !wake.Stop() {
+			select {
+			case <-wake.C():
+			default:
+			}
+		}
+		switch {
+		case l.gated:
+			wake.Reset(revalidateEvery)
+		case !l.wire.next.IsZero():
+			wake.Reset(max(l.wire.next.Sub(s.clock.Now()), 0))
+		}
 		select {
 		case <-ctx.Done():
 			l.stop()
@@ -469,6 +485,10 @@ func (s *Speaker) run(ctx context.Context) error {
 			}
 			l.claim(c)
 		case <-macTicker.C():
+		case <-s.an.LinksChanged():
+			dirty = true
+		case <-wake.C():
+			dirty = !l.wire.next.IsZero() && !s.clock.Now().Before(l.wire.next)
 		}
 	}
 }
