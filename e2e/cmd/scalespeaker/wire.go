@@ -41,6 +41,19 @@ func (w *wire) Interfaces(netip.Addr) []string { return []string{"sim0"} }
 
 func (w *wire) MACs() []net.HardwareAddr { return []net.HardwareAddr{w.mac} }
 
+// Links is one usable link on every address: candidacy's wire check
+// passes for every group, as Interfaces does.
+func (w *wire) Links() []l2.Link {
+	return []l2.Link{{Name: "sim0", Index: 1, MAC: w.mac, Up: true,
+		Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}}
+}
+
+// LinksChanged never fires: the simulated link never changes.
+func (w *wire) LinksChanged() <-chan struct{} { return nil }
+
+// Reannounce has nobody to tell.
+func (w *wire) Reannounce([]netip.Addr) {}
+
 func (w *wire) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
