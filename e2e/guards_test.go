@@ -17,22 +17,18 @@ import (
 // answering from their holder.
 
 // TestGuardSlowAPIServer: 1.5 s of added latency on the API server's link
-// for 20 s (every renewal arrives late, no node lease is ever missed by
+// (lab.DelayAPI) for 20 s (every renewal arrives late, no node lease is ever missed by
 // more than that) moves no VIP.
 func TestGuardSlowAPIServer(t *testing.T) {
 	l := needLeaselb(t)
 	ctx := context.Background()
 	vips := guardServices(t, l, "slow-api", 3)
 	before := holders(l, vips)
-	if err := l.DelayAPI(ctx, 1500*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.UndelayAPI(context.Background()) })
+	l.DelayAPI(1500 * time.Millisecond)
+	t.Cleanup(l.UndelayAPI)
 	probe := l.StartProbe(vips[0], 8080, 100*time.Millisecond, 2*time.Second)
 	moved := watchHolders(ctx, l, vips, before, 20*time.Second)
-	if err := l.UndelayAPI(ctx); err != nil {
-		t.Fatal(err)
-	}
+	l.UndelayAPI()
 	// Anything the latency set in motion shows within a lease duration.
 	moved = append(moved, watchHolders(ctx, l, vips, before, 3*time.Second)...)
 	samples := probe.Stop()

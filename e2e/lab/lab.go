@@ -114,6 +114,9 @@ type Lab struct {
 
 	mu    sync.Mutex
 	procs map[string]*Proc
+	// apiLink relays the management address to the API server, which
+	// listens on loopback (see apilink.go).
+	apiLink *apiLink
 	// leaselbRBAC says where the RBAC came from, for logs and reports.
 	RBACSource string
 }
@@ -323,6 +326,7 @@ func (l *Lab) Close() {
 	for _, p := range procs {
 		p.Stop(2 * time.Second)
 	}
+	l.apiLink.close()
 	for _, h := range hostPlan {
 		removeNetns(l.opts.Prefix + h.name)
 	}
@@ -424,6 +428,10 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	if err := l.StartAPIServer(); err != nil {
 		return err
 	}
+	if l.apiLink, err = startAPILink(control.NS, net.JoinHostPort(control.Mgmt.String(), fmt.Sprint(apiPort)),
+		net.JoinHostPort("127.0.0.1", fmt.Sprint(apiPort))); err != nil {
+		return fmt.Errorf("lab: the API server's link: %w", err)
+	}
 	if err := l.writeAdminKubeconfig(); err != nil {
 		return err
 	}
@@ -462,7 +470,9 @@ func (l *Lab) StartAPIServer() error {
 	c := l.Hosts["control"]
 	args := []string{
 		"--etcd-servers=http://127.0.0.1:2379",
-		"--bind-address=" + c.Mgmt.String(),
+		// Clients reach it through the lab's relay on the management
+		// address (apilink.go), which can add latency to its link.
+		"--bind-address=127.0.0.1",
 		"--advertise-address=" + c.Mgmt.String(),
 		fmt.Sprintf("--secure-port=%d", apiPort),
 		"--cert-dir=" + filepath.Join(l.stateDir, "pki", "apiserver"),

@@ -51,22 +51,13 @@ func (l *Lab) DataLinkUp(ctx context.Context, node string) error {
 	return ip(ctx, "-n", l.Hosts[node].NS, "link", "set", "eth0", "up")
 }
 
-// DelayAPI adds d of latency to every packet the API server's host sends
-// (tc netem on the control namespace's management link), until UndelayAPI.
-func (l *Lab) DelayAPI(ctx context.Context, d time.Duration) error {
-	_, err := NetnsExec(ctx, l.Hosts["control"].NS, "tc", "qdisc", "replace", "dev", "eth1", "root", "netem", "delay", fmt.Sprintf("%dms", d.Milliseconds()))
-	return err
-}
+// DelayAPI adds d of latency to everything the API server sends, on its
+// link (the lab's relay in front of it: this kernel has no netem), until
+// UndelayAPI.
+func (l *Lab) DelayAPI(d time.Duration) { l.apiLink.setDelay(d) }
 
-// UndelayAPI removes DelayAPI's latency (if any).
-func (l *Lab) UndelayAPI(ctx context.Context) error {
-	ns := l.Hosts["control"].NS
-	if out, _ := NetnsExec(ctx, ns, "tc", "qdisc", "show", "dev", "eth1"); !strings.Contains(out, "netem") {
-		return nil
-	}
-	_, err := NetnsExec(ctx, ns, "tc", "qdisc", "del", "dev", "eth1", "root")
-	return err
-}
+// UndelayAPI removes DelayAPI's latency.
+func (l *Lab) UndelayAPI() { l.apiLink.setDelay(0) }
 
 // RecoverNode brings a failed node back: links up, kube-proxy stand-in and
 // speaker started again.

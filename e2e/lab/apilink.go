@@ -1,0 +1,181 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The API server's link. The kernel here has no netem qdisc, so the lab
+// cannot add latency with tc; instead the API server listens on loopback in
+// the control namespace, and every client reaches it through apiLink, a TCP
+// relay on the management address that can hold back what the API server
+// sends by a given delay (DelayAPI). With no delay it forwards at once. The
+// delay applies to each chunk as it arrives and keeps the order, so a
+// stream stays a stream (pipelined, every byte late by the same amount),
+// which is what latency on a link does; it does not stop the flow the way
+// pausing a process does.
+
+// apiLink is the relay in front of the API server.
+type apiLink struct {
+	ln     net.Listener
+	target string
+	delay  atomic.Int64 // nanoseconds added to everything the server sends
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// listenIn opens a TCP listener in the named network namespace: the socket
+// is made on a thread switched into it, and stays there.
+func listenIn(ns, addr string) (net.Listener, error) {
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked: the thread ends with this goroutine.
+		if err := enterNetns(ns); err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		ln, err := net.Listen("tcp", addr)
+		ch <- result{ln, err}
+	}()
+	r := <-ch
+	return r.ln, r.err
+}
+
+// startAPILink relays addr (in namespace ns) to target, which the relay
+// dials from the same namespace.
+func startAPILink(ns, addr, target string) (*apiLink, error) {
+	ln, err := listenIn(ns, addr)
+	if err != nil {
+		return nil, err
+	}
+	a := &apiLink{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	dial := DialerIn(ns)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				a.relay(c, dial)
+			}()
+		}
+	}()
+	return a, nil
+}
+
+// relay forwards one client connection.
+func (a *apiLink) relay(client net.Conn, dial func(context.Context, string, string) (net.Conn, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	server, err := dial(ctx, "tcp", a.target)
+	cancel()
+	if err != nil {
+		client.Close()
+		return
+	}
+	if !a.track(client, server) {
+		return
+	}
+	defer a.untrack(client, server)
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(server, client); done <- struct{}{} }()
+	go func() { a.delayedCopy(client, server); done <- struct{}{} }()
+	<-done
+	client.Close()
+	server.Close()
+	<-done
+}
+
+// delayedCopy copies src to dst, each chunk held back by the delay in force
+// when it was read.
+func (a *apiLink) delayedCopy(dst io.Writer, src io.Reader) {
+	type chunk struct {
+		due  time.Time
+		data []byte
+	}
+	q := make(chan chunk, 1024)
+	go func() {
+		defer close(q)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				q <- chunk{time.Now().Add(time.Duration(a.delay.Load())), append([]byte(nil), buf[:n]...)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range q {
+		if d := time.Until(c.due); d > 0 {
+			time.Sleep(d)
+		}
+		if _, err := dst.Write(c.data); err != nil {
+			// Drain so the reader never blocks on a full queue.
+			for range q {
+			}
+			return
+		}
+	}
+}
+
+func (a *apiLink) track(cs ...net.Conn) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conns == nil {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		a.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (a *apiLink) untrack(cs ...net.Conn) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range cs {
+		delete(a.conns, c)
+	}
+}
+
+// setDelay sets the latency added to what the API server sends.
+func (a *apiLink) setDelay(d time.Duration) { a.delay.Store(int64(d)) }
+
+// close stops the relay and cuts every connection through it.
+func (a *apiLink) close() {
+	if a == nil {
+		return
+	}
+	err := a.ln.Close()
+	a.mu.Lock()
+	for c := range a.conns {
+		c.Close()
+	}
+	a.conns = nil
+	a.mu.Unlock()
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		a.wg.Wait()
+	}
+}
