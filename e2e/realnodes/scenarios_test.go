@@ -327,7 +327,7 @@ func TestControllerLeaderPodDeleted(t *testing.T) {
 		leader, next, led.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
-// controllerTakeoverGoal is how soon after the leading controller crashes
+// controllerTakeoverGoal is how soon after the leading controller stops
 // a new Service must have its IP; controllerTakeoverLimit is where the
 // scenario fails (a loaded machine may miss the goal; client-go's polling
 // elector, with its 15 s lease, could not meet the limit).
@@ -336,10 +336,12 @@ const (
 	controllerTakeoverLimit = 10 * time.Second
 )
 
-// TestControllerLeaderKilled: the leading controller's process is killed
-// (SIGKILL: no release); the standby leads once the Lease lapses, and a
-// new Service gets its IP.
-func TestControllerLeaderKilled(t *testing.T) {
+// TestControllerLeaderHung: the leading controller's process is frozen
+// (SIGSTOP: it neither works nor releases, and unlike a SIGKILL the kubelet
+// does not restart it under the same name, which would simply lead on).
+// The standby leads once the Lease lapses and gives a new Service its IP;
+// when the old leader thaws it must find itself replaced and not act.
+func TestControllerLeaderHung(t *testing.T) {
 	l := needCluster(t)
 	ctx := context.Background()
 	leader := l.ControllerLeader(ctx)
@@ -356,23 +358,39 @@ func TestControllerLeaderKilled(t *testing.T) {
 	if leader == "" || pid == 0 {
 		t.Fatalf("leader %q: no controller process found for it in %+v", leader, procs)
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	killedAt := time.Now()
-	if err := l.CreateService(ctx, lab.ServiceSpec{Name: "after-crash", Ports: []int32{8080}, App: app}); err != nil {
+	hungAt := time.Now()
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	if err := l.CreateService(ctx, lab.ServiceSpec{Name: "after-hang", Ports: []int32{8080}, App: app}); err != nil {
 		t.Fatal(err)
 	}
-	ips, err := l.WaitIngress(ctx, "after-crash", 1, settle)
+	ips, err := l.WaitIngress(ctx, "after-hang", 1, settle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	took := time.Since(killedAt)
-	t.Logf("leading controller %s killed: %s leads; a new Service got %v %s after the crash (goal %s)",
-		leader, l.ControllerLeader(ctx), ips, took.Round(time.Millisecond), controllerTakeoverGoal)
+	took := time.Since(hungAt)
+	next := l.ControllerLeader(ctx)
+	t.Logf("leading controller %s frozen: %s leads; a new Service got %v %s later (goal %s)",
+		leader, next, ips, took.Round(time.Millisecond), controllerTakeoverGoal)
+	if next == leader {
+		t.Errorf("the frozen %s still holds the controller Lease", leader)
+	}
 	if took > controllerTakeoverLimit {
-		t.Errorf("a new Service waited %s for its IP after the leading controller crashed; want at most %s (goal %s)",
+		t.Errorf("a new Service waited %s for its IP after the leading controller hung; want at most %s (goal %s)",
 			took.Round(time.Millisecond), controllerTakeoverLimit, controllerTakeoverGoal)
+	}
+	// Thawed, the old leader finds the Lease taken and leaves it alone.
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if now := l.ControllerLeader(ctx); now != next {
+		t.Errorf("after %s thawed the Lease names %q; want %s to keep leading", leader, now, next)
+	}
+	if got, _ := l.IngressIPs(ctx, "after-hang"); strings.Join(got, ",") != strings.Join(ips, ",") {
+		t.Errorf("Service after-hang: IPs %v after the old leader thawed, want %v", got, ips)
 	}
 }
 
