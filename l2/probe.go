@@ -399,10 +399,12 @@ func linkLocal(mac net.HardwareAddr) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// probeReply recognises the answer to a probe: an ARP reply (the VIP is
-// its sender address, the holder's MAC its sender hardware address) or a
-// Neighbor Advertisement (the VIP is its target, the holder's MAC its
-// target link-layer option, else its Ethernet source). It checks what
+// probeReply recognises the answer to a probe: an ARP reply addressed to
+// one host (the VIP is its sender address, the holder's MAC its sender
+// hardware address) or a solicited Neighbor Advertisement (the VIP is its
+// target, the holder's MAC its target link-layer option, else its Ethernet
+// source). Gratuitous ARP and unsolicited advertisements do not count: the
+// holder's takeover burst is no answer to a probe sent now. It checks what
 // handleNDP checks of an advertisement (hop limit, code, checksum).
 func probeReply(frame []byte) (ip netip.Addr, mac net.HardwareAddr, ok bool) {
 	if len(frame) < ethHeaderLen || len(frame) > maxFrameLen {
@@ -411,7 +413,8 @@ func probeReply(frame []byte) (ip netip.Addr, mac net.HardwareAddr, ok bool) {
 	switch binary.BigEndian.Uint16(frame[12:14]) {
 	case etherTypeARP:
 		var pkt arp.Packet
-		if len(frame) < ethHeaderLen+arpPayloadLen || pkt.UnmarshalBinary(frame[ethHeaderLen:]) != nil || pkt.Operation != arp.OperationReply {
+		if len(frame) < ethHeaderLen+arpPayloadLen || pkt.UnmarshalBinary(frame[ethHeaderLen:]) != nil || pkt.Operation != arp.OperationReply ||
+			isBroadcast(pkt.TargetHardwareAddr) || bytes.Equal(pkt.TargetHardwareAddr, ethZero) {
 			return netip.Addr{}, nil, false
 		}
 		return pkt.SenderIP, cloneMAC(pkt.SenderHardwareAddr), true
@@ -435,7 +438,7 @@ func probeReply(frame []byte) (ip netip.Addr, mac net.HardwareAddr, ok bool) {
 			return netip.Addr{}, nil, false
 		}
 		na, isNA := msg.(*ndp.NeighborAdvertisement)
-		if !isNA {
+		if !isNA || !na.Solicited {
 			return netip.Addr{}, nil, false
 		}
 		mac := cloneMAC(frame[6:12])

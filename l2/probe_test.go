@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -166,9 +167,21 @@ func TestProbeReplyIgnoresOthers(t *testing.T) {
 	if _, _, ok := probeReply(ns); ok {
 		t.Error("a Neighbor Solicitation taken for an advertisement")
 	}
-	na, _ := unsolicitedNA(&ifaceView{mac: holderMAC}, heldV6)
+	hv := &ifaceView{mac: holderMAC}
+	grat, _ := gratuitousARP(holderMAC, heldV4)
+	for _, f := range grat {
+		if _, _, ok := probeReply(f); ok {
+			t.Error("gratuitous ARP taken for an answer to a probe")
+		}
+	}
+	unsol, _ := unsolicitedNA(hv, heldV6)
+	if _, _, ok := probeReply(unsol); ok {
+		t.Error("an unsolicited advertisement taken for an answer to a probe")
+	}
+	na, _ := ndpFrame(hv, &ndp.NeighborAdvertisement{Solicited: true, Override: true, TargetAddress: heldV6,
+		Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: holderMAC}}}, linkLocal(ourMAC), ourMAC)
 	if ip, mac, ok := probeReply(na); !ok || ip != heldV6 || mac.String() != holderMAC.String() {
-		t.Errorf("Neighbor Advertisement read as %v %v %v", ip, mac, ok)
+		t.Errorf("solicited Neighbor Advertisement read as %v %v %v", ip, mac, ok)
 	}
 	bad := append([]byte(nil), na...)
 	binary.BigEndian.PutUint16(bad[ethHeaderLen+ipv6HeaderLen+2:], 0) // checksum
