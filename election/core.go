@@ -186,18 +186,29 @@ type core struct {
 	own  ownLease
 	held map[string]heldGroup
 
+	// wireCheck turns on the wire check: suspects are reported for probing
+	// and a holder silent on the wire may be taken after WireLapse.
+	wireCheck bool
+	// silent maps a node to when the first of the unanswered probes that
+	// made the speaker call it silent on the wire was sent (WireSilent).
+	// A reply (WireAlive) or a change of its node lease removes it.
+	silent map[string]time.Time
+	// suspects is the last plan's list of holders to probe.
+	suspects []Suspect
+
 	heldChanged bool
 	notes       []note
 }
 
 func newCore(node string, t Timing) *core {
 	return &core{
-		node:  node,
-		t:     t,
-		vips:  map[string]*vipState{},
-		nodes: map[string]*nodeState{},
-		held:  map[string]heldGroup{},
-		own:   ownLease{sends: map[string]time.Time{}},
+		node:   node,
+		t:      t,
+		vips:   map[string]*vipState{},
+		nodes:  map[string]*nodeState{},
+		held:   map[string]heldGroup{},
+		own:    ownLease{sends: map[string]time.Time{}},
+		silent: map[string]time.Time{},
 	}
 }
 
@@ -244,6 +255,9 @@ func (c *core) observeNode(node string, lv *leaseView, now time.Time) {
 	}
 	if n.exists != (lv != nil) || n.rv != rv {
 		n.changed = now
+		// The node renewed: whatever the wire said is about a lapse that
+		// is over.
+		delete(c.silent, node)
 	}
 	n.exists, n.rv = lv != nil, rv
 	if node != c.node {
@@ -353,6 +367,52 @@ func (c *core) expired(holder string, now time.Time) (exp bool, again, echoAfter
 	return true, time.Time{}, time.Time{}
 }
 
+// wireSilent records the speaker's report that node has not answered the
+// probes it sent since since (the first of them), on our clock.
+func (c *core) wireSilent(node string, since time.Time) {
+	if old, ok := c.silent[node]; !ok || since.After(old) {
+		c.silent[node] = since
+	}
+}
+
+// wireAlive records that node answered a probe: it is alive on the wire and
+// keeps the full lapse rule until it is reported silent again.
+func (c *core) wireAlive(node string) { delete(c.silent, node) }
+
+// suspect reports whether holder has missed a renewal: its node lease has
+// not been seen to change for WireSuspect, but it is not expired yet.
+func (c *core) suspect(holder string, now time.Time) bool {
+	base := c.nodeBase(holder)
+	return !now.Before(base.Add(c.t.WireSuspect)) && now.Before(base.Add(c.t.NodeLeaseDuration))
+}
+
+// wireGone is the wire check's rule, the only place the wire shortens a
+// wait: holder may be taken once its node lease has not been seen to change
+// for WireLapse, and the speaker reported it silent on the wire with probes
+// all sent after it had missed a renewal (at or after WireSuspect), and no
+// answer since. Like expired it demands the echo of a renewal of ours sent
+// after that point, so a lagging watch cannot make a renewing holder look
+// silent. Without a report it says nothing (again and echoAfter zero): the
+// full lapse applies.
+func (c *core) wireGone(holder string, now time.Time) (gone bool, again, echoAfter time.Time) {
+	if !c.wireCheck {
+		return false, time.Time{}, time.Time{}
+	}
+	since, ok := c.silent[holder]
+	base := c.nodeBase(holder)
+	if !ok || since.Before(base.Add(c.t.WireSuspect)) {
+		return false, time.Time{}, time.Time{}
+	}
+	at := base.Add(c.t.WireLapse)
+	if now.Before(at) {
+		return false, at, time.Time{}
+	}
+	if c.own.echoSent.Before(at) {
+		return false, time.Time{}, at
+	}
+	return true, time.Time{}, time.Time{}
+}
+
 // live reports whether node counts for ranking. A node holding a VIP lease
 // renews every renew period, so it is live while its lease changed within
 // one duration; a node holding nothing renews only every idle period, so it
@@ -404,6 +464,7 @@ type planner struct {
 	needFresh bool      // a claim waits for a fresh renewal of ours
 	echoAfter time.Time // a judgement waits for an echo of a renewal sent after this
 	holders   map[string]int
+	suspects  []Suspect
 }
 
 func (p *planner) at(t time.Time) {
@@ -451,6 +512,11 @@ func (c *core) plan(now time.Time) ([]write, time.Time) {
 	if !c.stopping {
 		c.planRenew(p)
 	}
+	sort.Slice(p.suspects, func(i, j int) bool {
+		a, b := p.suspects[i], p.suspects[j]
+		return a.Node < b.Node || a.Node == b.Node && a.Group < b.Group
+	})
+	c.suspects = p.suspects
 	return p.writes, p.wake
 }
 
@@ -529,13 +595,20 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 		reason, gone = ReasonReleased, lv.annotations[AnnotationReleasedBy]
 	default:
 		exp, again, echo := c.expired(lv.holder, p.now)
-		if !exp {
-			v.claimableSince = time.Time{}
-			p.at(again)
-			p.wantEcho(echo)
-			return
-		}
 		reason, gone = ReasonExpired, lv.holder
+		if !exp {
+			silent, wagain, wecho := c.wireGone(lv.holder, p.now)
+			if !silent {
+				v.claimableSince = time.Time{}
+				p.at(again)
+				p.wantEcho(echo)
+				p.at(wagain)
+				p.wantEcho(wecho)
+				c.planSuspect(p, name, spec, lv.holder)
+				return
+			}
+			reason = ReasonWireSilent
+		}
 	}
 	if v.claimableSince.IsZero() {
 		v.claimableSince = p.now
@@ -561,6 +634,35 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 		w.rv, w.transitions = lv.rv, lv.transitions+1
 	}
 	c.start(p, v, w)
+}
+
+// planSuspect adds holder to the plan's suspects when it has missed a
+// renewal and this node is the top-ranked live candidate to succeed it, so
+// that one node, not every candidate, probes it; and wakes the plan when it
+// becomes suspect.
+func (c *core) planSuspect(p *planner, name string, spec GroupSpec, holder string) {
+	if !c.wireCheck || !spec.Candidate {
+		return
+	}
+	if !c.suspect(holder, p.now) {
+		if at := c.nodeBase(holder).Add(c.t.WireSuspect); p.now.Before(at) {
+			p.at(at)
+		}
+		return
+	}
+	var live []string
+	for _, n := range spec.Candidates {
+		if n != holder && n != c.node && c.live(n, p.now, p.holders) {
+			live = append(live, n)
+		}
+	}
+	live = append(live, c.node)
+	if rankOf(c.node, name, live) != 0 {
+		return
+	}
+	p.suspects = append(p.suspects, Suspect{Node: holder, Group: name})
+	// The suspicion ends at expiry at the latest.
+	p.at(c.nodeBase(holder).Add(c.t.NodeLeaseDuration))
 }
 
 func (c *core) releaseOf(name string, lv *leaseView, reason Reason) write {

@@ -19,7 +19,9 @@
 // the speaker (Held, Holder, NodeOfMAC, CacheCurrentSince); rank.go ranks
 // candidates by rendezvous hashing; timing.go holds every timing default
 // and the rules between them (Timing.Validate, which the command calls);
-// reason.go names the reasons in logs, metrics and Events.
+// reason.go names the reasons in logs, metrics and Events. The wire check
+// (docs/election.md) enters only as facts the speaker reports (WireSilent,
+// WireAlive); the rule that may shorten the wait is core.wireGone.
 //
 // It must never: open a socket or touch the network other than through the
 // Kubernetes client; hold a group before a conditional write of its lease

@@ -94,6 +94,11 @@ type Config struct {
 	Timing
 	// MaxInflight bounds the VIP lease writes in flight (default 64).
 	MaxInflight int
+	// WireCheck turns on the wire check (docs/election.md): Suspects lists
+	// the holders this node should probe, and a holder reported silent on
+	// the wire (WireSilent) may be taken after Timing.WireLapse instead of
+	// the full NodeLeaseDuration. Off, WireSilent and WireAlive are ignored.
+	WireCheck bool
 	// NodeAnnotations are written on the node lease.
 	NodeAnnotations map[string]string
 	// Logger receives state changes at info and the rest at debug; nil
@@ -118,6 +123,22 @@ type GroupSpec struct {
 	// Annotations are written on the VIP lease by its holder, for people
 	// reading `kubectl get leases`.
 	Annotations map[string]string
+}
+
+// A Suspect is a holder that has missed a renewal of its node lease, of a
+// group for which this node is the top-ranked live successor: the speaker
+// probes it on the wire and reports the result with WireAlive or
+// WireSilent.
+type Suspect struct {
+	// Node is the holder.
+	Node string
+	// Group is the group (its VIP lease name); the speaker probes one of
+	// its IPs.
+	Group string
+	// MACs are the holder's MACs as its node lease lists them
+	// (AnnotationMACs); empty when it lists none, and then nothing can be
+	// probed.
+	MACs []net.HardwareAddr
 }
 
 // Held is a group this node holds.
@@ -154,6 +175,7 @@ type Elector struct {
 	period   time.Duration
 	failing  bool
 	echoSent time.Time     // core.own.echoSent, for CacheCurrentSince
+	suspects []Suspect     // core.suspects, MACs not filled in
 	inflight chan struct{} // semaphore for VIP writes
 
 	// What settled reads, so tests can step a fake clock without
@@ -355,6 +377,52 @@ func (e *Elector) Lost(group string) {
 	e.push(func(c *core, now time.Time) { c.lost(group, now) })
 }
 
+// WireSilent reports that node, a suspect, answered none of the last probes
+// sent to it, the first of which was sent at since (on the Elector's
+// clock). The speaker decides how many probes make silence; the election
+// only uses the report if every one of them was sent after node missed a
+// renewal, and never before Timing.WireLapse.
+func (e *Elector) WireSilent(node string, since time.Time) {
+	e.push(func(c *core, _ time.Time) { c.wireSilent(node, since) })
+}
+
+// WireAlive reports that node answered a probe: it keeps its groups until
+// the full NodeLeaseDuration lapse, unless reported silent again.
+func (e *Elector) WireAlive(node string) {
+	e.push(func(c *core, _ time.Time) { c.wireAlive(node) })
+}
+
+// Suspects returns the holders this node should probe now (empty unless
+// Config.WireCheck), sorted by node and group.
+func (e *Elector) Suspects() []Suspect {
+	e.snapMu.Lock()
+	s := append([]Suspect(nil), e.suspects...)
+	e.snapMu.Unlock()
+	for i := range s {
+		s[i].MACs = e.nodeMACs(s[i].Node)
+	}
+	return s
+}
+
+// nodeMACs returns the MACs node's node lease lists, as the cache shows it.
+func (e *Elector) nodeMACs(node string) []net.HardwareAddr {
+	obj, exists, err := e.cfg.Leases.GetIndexer().GetByKey(e.cfg.Namespace + "/" + NodeLeaseName(node))
+	if err != nil || !exists {
+		return nil
+	}
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok {
+		return nil
+	}
+	var out []net.HardwareAddr
+	for _, m := range strings.Split(l.Annotations[AnnotationMACs], ",") {
+		if hw, err := net.ParseMAC(strings.TrimSpace(m)); err == nil {
+			out = append(out, hw)
+		}
+	}
+	return out
+}
+
 // Changed returns a channel that receives a value (coalesced, buffer 1)
 // whenever Held() changed.
 func (e *Elector) Changed() <-chan struct{} { return e.changed }
@@ -444,12 +512,16 @@ func (e *Elector) Healthy() error {
 // per Elector.
 func (e *Elector) Run(ctx context.Context) error {
 	c := newCore(e.cfg.Node, e.cfg.Timing)
+	c.wireCheck = e.cfg.WireCheck
 	e.log.Info("election starting",
 		zap.String("namespace", e.cfg.Namespace),
 		zap.Duration("nodeLeaseRenew", e.cfg.NodeLeaseRenew),
 		zap.Duration("nodeLeaseDuration", e.cfg.NodeLeaseDuration),
 		zap.Duration("idleRenew", e.cfg.IdleRenew),
-		zap.Duration("rankStep", e.cfg.RankStep))
+		zap.Duration("rankStep", e.cfg.RankStep),
+		zap.Bool("wireCheck", e.cfg.WireCheck),
+		zap.Duration("wireSuspect", e.cfg.WireSuspect),
+		zap.Duration("wireLapse", e.cfg.WireLapse))
 	var timer clock.Timer
 	var timerC <-chan time.Time
 	synced := false
@@ -548,6 +620,7 @@ func (e *Elector) report(c *core) {
 	}
 	e.failing = c.own.failing
 	e.echoSent = c.own.echoSent
+	e.suspects = c.suspects
 	if c.own.period > 0 {
 		e.period = c.own.period
 	}

@@ -18,6 +18,10 @@ const (
 	// ReasonExpired: its holder's node lease did not change for a
 	// node-lease duration.
 	ReasonExpired Reason = "expired"
+	// ReasonWireSilent: its holder's node lease missed renewals for
+	// Timing.WireLapse and the holder did not answer probes on the wire
+	// (the wire check).
+	ReasonWireSilent Reason = "wireSilent"
 	// ReasonAdopted: the lease already named this node (a restart).
 	ReasonAdopted Reason = "adopted"
 )

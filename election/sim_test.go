@@ -29,8 +29,9 @@ import (
 //   - lease-backed: a node holds group g (g in its Held) only if the store's
 //     history of g contains the version the node recorded for its claim,
 //     written by that node with holder = that node.
-//   - exclusive: for every g, at most one running node holds g. The speaker's
-//     fencing is modelled as it works on the wire: the moment a node starts
+//   - exclusive: for every g, at most one running node holds g (a paused
+//     speaker answers nothing and is fenced the moment it continues). The
+//     speaker's fencing is modelled as it works on the wire: the moment a node starts
 //     holding g it announces it, and every other node still holding g gets
 //     Lost(g). Fencing is legitimate only against a node cut off from the API
 //     server, so:
@@ -96,7 +97,32 @@ type simNode struct {
 	stalled     bool            // the watch delivers nothing for a while; writes still work
 	announced   map[string]bool // what the speaker announces: Held() at the last step
 	ticks       map[time.Time]bool
+	// paused: the speaker is stopped (SIGSTOP). Everything addressed to
+	// it (watch deliveries, write answers, timers, probes to answer)
+	// waits in frozen until it continues; the API server still applies
+	// the writes it sent before.
+	paused bool
+	frozen []func()
+	fenced []string             // groups announced by others while paused
+	probes map[string]*simProbe // wire check: per suspect node
 }
+
+// simProbe is the wire check's count of unanswered probes to one suspect,
+// as the speaker's prober keeps it.
+type simProbe struct {
+	first  time.Time // send time of the first unanswered probe of this run
+	misses int
+	out    bool // the last probe is unanswered so far
+}
+
+// The wire check's prober in the simulation: a probe every simProbeEvery
+// to each suspect, simProbeK unanswered in a row make it silent, and one
+// in simProbeLoss probes (or its answer) is lost.
+const (
+	simProbeEvery = 150 * time.Millisecond
+	simProbeK     = 3
+	simProbeLoss  = 10
+)
 
 type simWatchItem struct {
 	name string
@@ -119,11 +145,14 @@ type sim struct {
 	annots  map[string]string   // group -> annotation value
 	removed map[string]bool
 	chaos   bool
+	// wire turns the wire check on: every core gets it, and every node
+	// probes its suspects.
+	wire bool
 
 	trace string // ELECTION_SIM_TRACE: a group whose every step is logged
 
-	fences, expiredWins, wins int
-	fails                     []string
+	fences, expiredWins, wins, wireWins, probesSent, pauses int
+	fails                                                   []string
 }
 
 func newSim(t *testing.T, seed uint64, nodes int) *sim {
@@ -162,6 +191,18 @@ func (s *sim) failf(format string, args ...any) {
 func (s *sim) after(d time.Duration, f func()) {
 	s.seq++
 	heap.Push(&s.q, &simEvent{at: s.now.Add(d), seq: s.seq, f: f})
+}
+
+// onNode schedules f, an event addressed to n's speaker, after d; while n
+// is paused it waits until n continues.
+func (s *sim) onNode(n *simNode, d time.Duration, f func()) {
+	s.after(d, func() {
+		if n.paused {
+			n.frozen = append(n.frozen, f)
+			return
+		}
+		f()
+	})
 }
 
 func (s *sim) dur(lo, hi time.Duration) time.Duration {
@@ -222,7 +263,7 @@ func (s *sim) broadcast(name string, l *simLease) {
 		n.watchAt = at
 		gen := n.gen
 		item := simWatchItem{name: name, l: l}
-		s.after(at.Sub(s.now), func() {
+		s.onNode(n, at.Sub(s.now), func() {
 			if n.gen != gen || n.down {
 				return
 			}
@@ -302,6 +343,8 @@ func (s *sim) start(n *simNode) {
 	n.watchAt = s.now
 	n.ticks = map[time.Time]bool{}
 	n.core = newCore(n.name, s.tm)
+	n.core.wireCheck = s.wire
+	n.paused, n.frozen, n.fenced, n.probes = false, nil, nil, map[string]*simProbe{}
 	if !n.partitioned {
 		// Cut off from the API server, the informer cannot list: it
 		// syncs when the partition heals.
@@ -310,18 +353,130 @@ func (s *sim) start(n *simNode) {
 	}
 	gen := n.gen
 	// The speaker calls SetGroups once its own informers synced.
-	s.after(s.dur(0, 200*time.Millisecond), func() {
+	s.onNode(n, s.dur(0, 200*time.Millisecond), func() {
 		if n.gen == gen && !n.down {
 			n.core.setGroups(s.specsFor(n))
 			s.step(n)
 		}
 	})
+	if s.wire {
+		s.probeTick(n, gen)
+	}
+	s.step(n)
+}
+
+// probeTick is one round of n's prober: count the unanswered probe of the
+// last round, report silence after simProbeK in a row, send the next.
+func (s *sim) probeTick(n *simNode, gen int) {
+	s.onNode(n, simProbeEvery, func() {
+		if n.gen != gen || n.down {
+			return
+		}
+		group := map[string]string{} // suspect node -> the group probed
+		var targets []string
+		for _, sp := range n.core.suspects {
+			if _, ok := group[sp.Node]; !ok {
+				group[sp.Node] = sp.Group
+				targets = append(targets, sp.Node)
+			}
+		}
+		for t := range n.probes {
+			if _, ok := group[t]; !ok {
+				delete(n.probes, t)
+			}
+		}
+		silent := false
+		for _, t := range targets {
+			p := n.probes[t]
+			if p == nil {
+				p = &simProbe{}
+				n.probes[t] = p
+			}
+			if p.out {
+				p.misses++
+				if p.misses >= simProbeK {
+					n.core.wireSilent(t, p.first)
+					silent = true
+				}
+			}
+			if p.misses == 0 {
+				p.first = s.now
+			}
+			p.out = true
+			s.probe(n, gen, t, group[t])
+		}
+		if silent {
+			s.step(n)
+		}
+		s.probeTick(n, gen)
+	})
+}
+
+// probe sends one probe from n to node t for group g: t answers if its
+// speaker runs and announces g (a paused one answers when it continues,
+// from its socket buffer); either frame may be lost.
+func (s *sim) probe(n *simNode, gen int, t, g string) {
+	s.probesSent++
+	m := s.node(t)
+	if m == nil || m.down || s.rng.IntN(simProbeLoss) == 0 {
+		return
+	}
+	mgen := m.gen
+	s.onNode(m, s.dur(100*time.Microsecond, time.Millisecond), func() {
+		if m.gen != mgen || m.down || !m.announced[g] || s.rng.IntN(simProbeLoss) == 0 {
+			return
+		}
+		s.onNode(n, s.dur(100*time.Microsecond, time.Millisecond), func() {
+			if n.gen != gen || n.down {
+				return
+			}
+			if p := n.probes[t]; p != nil {
+				p.misses, p.out = 0, false
+			}
+			n.core.wireAlive(t)
+			s.step(n)
+		})
+	})
+}
+
+// pause stops n's speaker for d (SIGSTOP), then lets it continue with
+// everything that arrived meanwhile.
+func (s *sim) pause(n *simNode, d time.Duration) {
+	s.tracef(s.trace, "%s paused for %v", n.name, d)
+	s.pauses++
+	n.paused = true
+	gen := n.gen
+	s.after(d, func() {
+		if n.gen != gen || !n.paused {
+			return
+		}
+		s.resume(n)
+	})
+}
+
+func (s *sim) resume(n *simNode) {
+	n.paused = false
+	for _, g := range n.fenced {
+		n.core.lost(g, s.now)
+	}
+	n.fenced = nil
+	s.notes(n)
+	frozen := n.frozen
+	n.frozen = nil
+	for _, f := range frozen {
+		if n.paused {
+			n.frozen = append(n.frozen, f)
+			continue
+		}
+		f()
+	}
 	s.step(n)
 }
 
 func (s *sim) crash(n *simNode) {
 	s.tracef(s.trace, "%s crashes", n.name)
 	n.down = true
+	n.paused, n.frozen, n.fenced = false, nil, nil
 	n.core = nil
 	n.gen++
 	n.trouble = s.now
@@ -333,6 +488,10 @@ func (s *sim) step(n *simNode) {
 	if n.down {
 		return
 	}
+	if n.paused {
+		n.frozen = append(n.frozen, func() { s.step(n) })
+		return
+	}
 	writes, wake := n.core.plan(s.now)
 	for _, w := range writes {
 		s.send(n, w)
@@ -340,7 +499,7 @@ func (s *sim) step(n *simNode) {
 	if !wake.IsZero() && !n.ticks[wake] {
 		n.ticks[wake] = true
 		gen := n.gen
-		s.after(wake.Sub(s.now), func() {
+		s.onNode(n, wake.Sub(s.now), func() {
 			delete(n.ticks, wake)
 			if n.gen == gen && !n.down {
 				s.step(n)
@@ -370,6 +529,9 @@ func (s *sim) notes(n *simNode) {
 		s.tracef(nt.group, "%s note kind=%d reason=%s", n.name, nt.kind, nt.reason)
 		if nt.kind == noteWon {
 			s.wins++
+			if nt.reason == ReasonWireSilent {
+				s.wireWins++
+			}
 		}
 	}
 	n.core.notes = n.core.notes[:0]
@@ -396,6 +558,13 @@ func (s *sim) gained(n *simNode, g string) {
 		}
 		s.fences++
 		s.checkTroubled(m, "fenced", g, n.name)
+		if m.paused {
+			// A stopped speaker answers nothing; the successor's
+			// announcement waits in its socket buffer and fences it
+			// the moment it continues, before anything else.
+			m.fenced = append(m.fenced, g)
+			continue
+		}
 		m.core.lost(g, s.now)
 		s.notes(m)
 		s.step(m)
@@ -434,7 +603,7 @@ func (s *sim) send(n *simNode, w write) {
 		maxDelay = 250 * time.Millisecond
 	}
 	reply := func(out outcome, rv string) {
-		s.after(s.dur(0, maxDelay), func() {
+		s.onNode(n, s.dur(0, maxDelay), func() {
 			if n.gen != gen || n.down {
 				return
 			}
@@ -466,7 +635,8 @@ func (s *sim) check() {
 	for g := range s.groupsAndLeases() {
 		var holders []string
 		for _, n := range s.nodes {
-			if n.down {
+			if n.down || n.paused {
+				// A stopped speaker answers nothing.
 				continue
 			}
 			h, ok := n.core.held[g]
@@ -524,7 +694,7 @@ func (s *sim) tellGroups() {
 	for _, n := range s.nodes {
 		n := n
 		gen := n.gen
-		s.after(s.dur(0, 300*time.Millisecond), func() {
+		s.onNode(n, s.dur(0, 300*time.Millisecond), func() {
 			if n.gen == gen && !n.down {
 				n.core.setGroups(s.specsFor(n))
 				s.step(n)
@@ -543,6 +713,19 @@ func (s *sim) disturb() {
 			return
 		}
 		n := s.nodes[s.rng.IntN(len(s.nodes))]
+		if n.paused {
+			s.disturb()
+			return
+		}
+		if s.wire && s.rng.IntN(8) == 0 {
+			// The speaker is stopped for up to 700 ms (SIGSTOP), on a node
+			// with nothing else wrong: it must keep its groups.
+			if !n.down && !n.partitioned && !n.stalled && !n.slow {
+				s.pause(n, s.dur(100*time.Millisecond, 700*time.Millisecond))
+			}
+			s.disturb()
+			return
+		}
 		switch r := s.rng.IntN(100); {
 		case r < 15: // crash and restart later
 			if !n.down {
@@ -560,7 +743,7 @@ func (s *sim) disturb() {
 		case r < 40: // the API server is down for everyone
 			d := s.dur(time.Second, 30*time.Second)
 			for _, m := range s.nodes {
-				if !m.down && !m.partitioned {
+				if !m.down && !m.partitioned && !m.paused {
 					s.partition(m, d)
 				}
 			}
@@ -686,6 +869,9 @@ func (s *sim) calm() {
 	s.chaos = false
 	for _, n := range s.nodes {
 		n.slow = false
+		if n.paused {
+			s.resume(n)
+		}
 		if n.down {
 			s.start(n)
 		}
@@ -732,8 +918,9 @@ func (s *sim) checkLiveness() {
 	}
 }
 
-func runSim(t *testing.T, seed uint64) *sim {
+func runSim(t *testing.T, seed uint64, wire bool) *sim {
 	s := newSim(t, seed, 5)
+	s.wire = wire
 	for i := range 12 {
 		g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
 		s.groups[g] = s.randomCandidates()
@@ -783,14 +970,17 @@ func TestSimulation(t *testing.T) {
 		}
 		seeds = []uint64{n}
 	}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			s := runSim(t, seed)
-			for _, f := range s.fails {
-				t.Error(f)
-			}
-			t.Logf("wins=%d fences=%d takeoversByExpiry=%d writes(rv)=%d", s.wins, s.fences, s.expiredWins, s.rv)
-		})
+	for _, wire := range []bool{false, true} {
+		for _, seed := range seeds {
+			t.Run(fmt.Sprintf("wire=%v/seed=%d", wire, seed), func(t *testing.T) {
+				s := runSim(t, seed, wire)
+				for _, f := range s.fails {
+					t.Error(f)
+				}
+				t.Logf("wins=%d fences=%d takeoversByExpiry=%d wireSilentWins=%d probes=%d pauses=%d writes(rv)=%d",
+					s.wins, s.fences, s.expiredWins, s.wireWins, s.probesSent, s.pauses, s.rv)
+			})
+		}
 	}
 }
 
@@ -879,13 +1069,19 @@ func TestSimulationAPIOutage(t *testing.T) {
 // long groups stay unheld when their holder dies, and when it stops
 // gracefully (releasing first), and checks both against the protocol's
 // bounds.
+//
+// With the wire check on, the top-ranked successor of a dead holder probes
+// it (a probe every 150 ms, one in ten lost) and claims at WireLapse instead
+// of NodeLeaseDuration.
 func TestSimulationFailover(t *testing.T) {
-	for _, graceful := range []bool{false, true} {
-		t.Run(fmt.Sprintf("graceful=%v", graceful), func(t *testing.T) {
+	for _, tc := range []struct{ graceful, wire bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+		graceful := tc.graceful
+		t.Run(fmt.Sprintf("graceful=%v/wire=%v", graceful, tc.wire), func(t *testing.T) {
 			var gaps []time.Duration
 			for seed := range uint64(10) {
 				s := newSim(t, 100+seed, 5)
 				s.chaos = false
+				s.wire = tc.wire
 				for i := range 20 {
 					g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
 					s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
@@ -937,6 +1133,9 @@ func TestSimulationFailover(t *testing.T) {
 			p50, p99, worst := gaps[len(gaps)/2], gaps[len(gaps)*99/100], gaps[len(gaps)-1]
 			t.Logf("%d groups taken over: p50 %v, p99 %v, max %v", len(gaps), p50, p99, worst)
 			bound := DefaultNodeLeaseDuration + DefaultRankStep + 300*time.Millisecond
+			if tc.wire {
+				bound = Timing{}.WithDefaults().WireLapse + 300*time.Millisecond
+			}
 			if graceful {
 				bound = 300 * time.Millisecond
 			}
@@ -944,5 +1143,65 @@ func TestSimulationFailover(t *testing.T) {
 				t.Errorf("a group waited %v for a successor, want <= %v", worst, bound)
 			}
 		})
+	}
+}
+
+// TestSimulationPause stops a holder's speaker (SIGSTOP) for 700 ms at a
+// random point of its renewal period, with the wire check on: it answers
+// neither its node lease nor probes meanwhile, yet it must keep every group
+// (no claim won, no fencing), because WireLapse (1.5 s) exceeds the longest
+// gap a 700 ms pause leaves between two renewals seen (500 ms + 700 ms) with
+// room for the answers queued in its socket buffer to arrive. It also logs
+// how long a pause the wire check tolerates, found by stretching it.
+func TestSimulationPause(t *testing.T) {
+	setup := func(seed uint64) (*sim, *simNode) {
+		s := newSim(t, 200+seed, 5)
+		s.chaos = false
+		s.wire = true
+		for i := range 20 {
+			g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
+			s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
+			s.annots[g] = g
+		}
+		for _, n := range s.nodes {
+			s.start(n)
+		}
+		s.run(20*time.Second + s.dur(0, time.Second))
+		for _, n := range s.nodes {
+			if len(n.core.held) > 0 {
+				return s, n
+			}
+		}
+		t.Fatalf("seed %d: nothing held", seed)
+		return nil, nil
+	}
+	moved := func(pause time.Duration, seeds uint64) (moves int) {
+		for seed := range seeds {
+			s, victim := setup(seed)
+			// A random phase of its renewal period; the worst is just
+			// before a renewal is due.
+			s.run(s.dur(0, s.tm.NodeLeaseRenew))
+			before, wins, fences := s.heldSets(), s.wins, s.fences
+			if pause > 700*time.Millisecond {
+				// Beyond what the rule guarantees: a takeover is allowed.
+				victim.trouble = s.now
+			}
+			s.pause(victim, pause)
+			s.run(5 * time.Second)
+			for _, f := range s.fails {
+				t.Error(f)
+			}
+			if s.wins != wins || s.fences != fences || !maps.Equal(before, s.heldSets()) {
+				moves++
+			}
+		}
+		return moves
+	}
+	const seeds = 40
+	if n := moved(700*time.Millisecond, seeds); n > 0 {
+		t.Errorf("a 700 ms pause of a holder moved groups in %d of %d runs, want none", n, seeds)
+	}
+	for _, p := range []time.Duration{900 * time.Millisecond, 1100 * time.Millisecond, 1300 * time.Millisecond, 1500 * time.Millisecond} {
+		t.Logf("pause %v: groups moved in %d of %d runs", p, moved(p, 20), 20)
 	}
 }

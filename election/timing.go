@@ -30,6 +30,20 @@ type Timing struct {
 	// RankStep is how long each rank waits after the one before it before
 	// claiming a free group.
 	RankStep time.Duration
+	// WireSuspect is how long a holder's node lease may stay unchanged, on
+	// the observer's clock, before the holder has missed a renewal and its
+	// top-ranked successor starts probing it on the wire (the wire check,
+	// Config.WireCheck). Zero means NodeLeaseRenew plus half of it (750 ms
+	// with the defaults): one renewal plus a margin for the write's round
+	// trip and the watch's delivery.
+	WireSuspect time.Duration
+	// WireLapse is the earliest moment, after a holder's node lease was
+	// last seen to change, at which a holder that is also silent on the
+	// wire may be taken. Zero means three quarters of NodeLeaseDuration
+	// (1.5 s with the defaults). A holder whose speaker is paused keeps its
+	// groups as long as the pause is shorter than WireLapse minus
+	// NodeLeaseRenew (1 s with the defaults): see docs/election.md.
+	WireLapse time.Duration
 }
 
 // WithDefaults returns t with every zero field set to its default.
@@ -43,6 +57,8 @@ func (t Timing) WithDefaults() Timing {
 	def(&t.NodeLeaseDuration, DefaultNodeLeaseDuration)
 	def(&t.IdleRenew, DefaultIdleRenew)
 	def(&t.RankStep, DefaultRankStep)
+	def(&t.WireSuspect, t.NodeLeaseRenew+t.NodeLeaseRenew/2)
+	def(&t.WireLapse, t.NodeLeaseDuration*3/4)
 	return t
 }
 
@@ -61,6 +77,13 @@ func (t Timing) Validate() error {
 		// least that often or its groups look expired to the others.
 		return fmt.Errorf("%w: --node-lease-renew (%v) is more than half of --node-lease-duration (%v); renew at most every duration/2",
 			ErrConfig, t.NodeLeaseRenew, t.NodeLeaseDuration)
+	case t.WireSuspect < 0 || t.WireLapse < 0:
+		return fmt.Errorf("%w: the wire check's suspect time (%v) and lapse (%v) must not be negative", ErrConfig, t.WireSuspect, t.WireLapse)
+	case t.WireSuspect <= t.NodeLeaseRenew || t.WireSuspect > t.WireLapse || t.WireLapse > t.NodeLeaseDuration:
+		// A holder is suspect only once it missed a renewal, and the wire
+		// may only shorten the wait, never lengthen it.
+		return fmt.Errorf("%w: the wire check needs --node-lease-renew (%v) < suspect time (%v) <= lapse (%v) <= --node-lease-duration (%v)",
+			ErrConfig, t.NodeLeaseRenew, t.WireSuspect, t.WireLapse, t.NodeLeaseDuration)
 	case t.IdleRenew < t.NodeLeaseRenew:
 		return fmt.Errorf("%w: --idle-renew (%v) is shorter than --node-lease-renew (%v); an idle node renews at most as often as a holder",
 			ErrConfig, t.IdleRenew, t.NodeLeaseRenew)

@@ -84,6 +84,12 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// ClaimBuffer is the capacity of the Claims channel. Zero means 256.
 	ClaimBuffer int
+	// ProbeInterval is the period of the wire check's probes (Probe).
+	// Zero means DefaultProbeInterval (150 ms).
+	ProbeInterval time.Duration
+	// ProbeMisses is how many probes in a row must go unanswered before a
+	// target is reported silent. Zero means DefaultProbeMisses (3).
+	ProbeMisses int
 	// Clock drives the burst, refresh, rescan and retry timers. Nil means
 	// the real clock.
 	Clock clock.WithTicker
@@ -134,6 +140,7 @@ type Announcer struct {
 	// links receives a value (coalesced, buffer 1) when the interface
 	// list changed; see LinksChanged.
 	links  chan struct{}
+	probe  *prober // the wire check (probe.go)
 	wake   chan struct{}
 	relist chan struct{}
 	stop   chan struct{}
@@ -209,6 +216,7 @@ func NewAnnouncer(cfg Config) (*Announcer, error) {
 		stop:     make(chan struct{}),
 		ifaces:   map[string]*iface{},
 		sched:    map[pair]*schedule{},
+		probe:    newProber(cfg.ProbeInterval, cfg.ProbeMisses),
 	}
 	if a.log == nil {
 		a.log = zap.NewNop()
@@ -387,9 +395,16 @@ func (a *Announcer) Close() error {
 	}
 	a.sched = map[pair]*schedule{}
 	a.mu.Unlock()
+	a.probe.mu.Lock()
+	for name, s := range a.probe.socks {
+		a.closeProbeSockets(name, s)
+	}
+	a.probe.targets = map[string]*probeTarget{}
+	a.probe.mu.Unlock()
 	close(a.stop)
 	a.wg.Wait()
 	close(a.claims)
+	close(a.probe.results)
 	return nil
 }
 

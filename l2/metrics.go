@@ -24,6 +24,8 @@ type metrics struct {
 	socketErrors *prometheus.CounterVec
 	claimsLost   prometheus.Counter
 	answering    *prometheus.GaugeVec
+	probes       *prometheus.CounterVec
+	probeReplies *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,10 +42,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		socketErrors: counter("socket_errors_total", "Errors opening, reading or writing an interface's raw sockets; the interface is retried with backoff.", "interface"),
 		claimsLost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "leaselb", Subsystem: "l2", Name: "claims_dropped_total",
 			Help: "Claims not delivered to the speaker because its channel was full."}),
+		probes:       counter("probes_sent_total", "Wire-check probes sent: ARP requests and Neighbor Solicitations unicast to a holder that missed a node-lease renewal.", labels...),
+		probeReplies: counter("probe_replies_total", "Replies to wire-check probes from the probed holder's MAC.", labels...),
 		answering: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "leaselb", Subsystem: "l2", Name: "answering",
 			Help: "VIPs this node currently answers for, per interface and family."}, labels),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.replies, m.gratuitous, m.claims, m.malformed, m.socketErrors, m.claimsLost, m.answering} {
+	for _, c := range []prometheus.Collector{m.requests, m.replies, m.gratuitous, m.claims, m.malformed, m.socketErrors, m.claimsLost, m.answering, m.probes, m.probeReplies} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -219,6 +220,17 @@ func helperMain() int {
 			say("claim %s %s %s", c.IP, c.MAC, c.Interface)
 		}
 	}()
+	probesDone := make(chan struct{})
+	go func() {
+		defer close(probesDone)
+		for r := range a.ProbeResults() {
+			if r.Alive {
+				say("probe alive %s", r.Node)
+			} else {
+				say("probe silent %s", r.Node)
+			}
+		}
+	}()
 	say("ready")
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -241,6 +253,14 @@ func helperMain() int {
 			start := time.Now()
 			a.Set(d)
 			say("set-done %d", time.Since(start).Microseconds())
+		case "probe": // probe node ip mac (no arguments: stop probing)
+			var ts []ProbeTarget
+			if len(f) == 4 {
+				mac, _ := net.ParseMAC(f[3])
+				ts = []ProbeTarget{{Node: f[1], IP: netip.MustParseAddr(f[2]), MACs: []net.HardwareAddr{mac}}}
+			}
+			a.Probe(ts)
+			say("probe-set")
 		case "ifaces":
 			say("ifaces %s", strings.Join(a.Interfaces(netip.MustParseAddr(f[1])), ","))
 		case "groups":
@@ -254,6 +274,7 @@ func helperMain() int {
 		case "close":
 			err := a.Close()
 			<-claimsDone
+			<-probesDone
 			// Everything the announcer started must be gone.
 			deadline := time.Now().Add(5 * time.Second)
 			for runtime.NumGoroutine() > baseline+1 && time.Now().Before(deadline) {

@@ -53,6 +53,8 @@ func runSpeaker(ctx context.Context, args []string) error {
 		"how often the node lease is renewed while this node holds nothing")
 	rankStep := fs.Duration("rank-step", election.DefaultRankStep,
 		"how long each candidate waits after the one ranked before it before claiming a free VIP")
+	wireCheck := fs.Bool("wire-check", true,
+		"probe a VIP holder that missed a node-lease renewal on the shared link (unicast ARP / NS to its MACs) and take its VIPs after 1.5 s instead of --node-lease-duration when it does not answer; a holder that answers keeps the full lapse")
 	refresh := fs.Duration("refresh-interval", l2.DefaultRefresh,
 		"period of gratuitous ARP / unsolicited NA refreshes for held VIPs, so switches and clients do not forget them; 0 turns them off")
 	if err := fs.Parse(args); err != nil {
@@ -111,6 +113,7 @@ func runSpeaker(ctx context.Context, args []string) error {
 		IgnoreExcludeLabel: *ignoreExclude,
 		Election:           timing,
 		Refresh:            *refresh,
+		WireCheck:          *wireCheck,
 		Logger:             log,
 		Registerer:         reg,
 		Health:             health,

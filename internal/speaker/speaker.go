@@ -83,6 +83,11 @@ type Config struct {
 	Election election.Timing
 	// Refresh is the period of gratuitous refreshes; 0 turns them off.
 	Refresh time.Duration
+	// WireCheck turns on the wire check (docs/election.md): a holder that
+	// missed a node-lease renewal is probed on the shared link, and one
+	// silent there is replaced after election.Timing.WireLapse instead of
+	// the full node-lease duration.
+	WireCheck bool
 	// Clock drives every timing decision; nil means the real clock.
 	Clock clock.WithTicker
 	// Logger receives state changes at info and the rest at debug.
@@ -123,9 +128,10 @@ type Speaker struct {
 	lbInf     lbinformers.SharedInformerFactory
 	informers map[string]cache.SharedIndexInformer
 
-	el   *election.Elector
-	an   Announcer
-	loop *loop
+	el        *election.Elector
+	an        Announcer
+	loop      *loop
+	wireCheck *wireCheck // nil: the wire check is off
 
 	broadcaster record.EventBroadcaster
 
@@ -299,6 +305,7 @@ func (s *Speaker) wire(m *metrics) error {
 		Clock:           cfg.Clock,
 		Timing:          cfg.Election,
 		NodeAnnotations: map[string]string{election.AnnotationMACs: macs},
+		WireCheck:       cfg.WireCheck,
 		Logger:          cfg.Logger,
 		Registerer:      cfg.Registerer,
 	})
@@ -307,6 +314,9 @@ func (s *Speaker) wire(m *metrics) error {
 	}
 	s.el = el
 	s.cacheSince = el.CacheCurrentSince
+	if pr, ok := s.an.(wireProber); ok && cfg.WireCheck {
+		s.wireCheck = &wireCheck{el: el, pr: pr, log: s.log, every: l2.DefaultProbeInterval}
+	}
 
 	s.broadcaster = record.NewBroadcaster()
 	recorder := s.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: cfg.Node})
@@ -415,9 +425,21 @@ func (s *Speaker) Run(ctx context.Context) error {
 	defer stopElection()
 	elDone := make(chan error, 1)
 	go func() { elDone <- s.el.Run(elCtx) }()
+	wireDone := make(chan struct{})
+	if s.wireCheck != nil {
+		ticker := s.clock.NewTicker(s.wireCheck.every)
+		go func() {
+			defer close(wireDone)
+			defer ticker.Stop()
+			s.wireCheck.run(elCtx, ticker.C())
+		}()
+	} else {
+		close(wireDone)
+	}
 
 	err := s.run(ctx)
 	stopElection()
+	<-wireDone
 	closeErr := s.an.Close()
 	elErr := <-elDone
 	s.log.Info("speaker stopped")
@@ -455,6 +477,9 @@ func (s *Speaker) run(ctx context.Context) error {
 	for {
 		if dirty {
 			l.recompute()
+			if s.wireCheck != nil {
+				s.wireCheck.publish(l)
+			}
 			dirty = false
 		}
 		l.reconcile()

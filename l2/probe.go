@@ -1,0 +1,451 @@
+package l2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
+	"go.uber.org/zap"
+)
+
+// The wire check's prober (docs/election.md, "The wire may hurry a
+// takeover, never decide one"). When a holder has missed a renewal of its
+// node lease, the speaker asks the Announcer to probe it: an ARP request
+// (IPv4) or a Neighbor Solicitation (IPv6, RFC 4861, Section 7.2.2) for one
+// of the holder's VIPs, unicast to each of the holder's MACs, every probe
+// interval. The holder's speaker answers it like any request (handleARP,
+// handleNS), from user space. A reply from one of the holder's MACs reports
+// the holder alive; ProbeMisses unanswered probes in a row report it silent,
+// with the send time of the first of them. What the election makes of that
+// is not decided here.
+
+// Defaults of the prober's Config fields.
+const (
+	DefaultProbeInterval = 150 * time.Millisecond
+	DefaultProbeMisses   = 3
+)
+
+// A ProbeTarget is a holder to probe on the wire.
+type ProbeTarget struct {
+	// Node is the holder's node name, handed back in its ProbeResults.
+	Node string
+	// IP is one of the holder's VIPs: it answers requests for it.
+	IP netip.Addr
+	// MACs are the holder's MACs (its node lease's leaselb.io/macs); each
+	// probe is sent to every one of them.
+	MACs []net.HardwareAddr
+	// Interfaces are the L2Advertisement's interfaces for the VIP; empty
+	// means the default choice, as for announcing.
+	Interfaces []string
+}
+
+// A ProbeResult is what the wire said about a probed holder.
+type ProbeResult struct {
+	Node string
+	// Alive is true when a reply came from one of the holder's MACs.
+	Alive bool
+	// SilentSince, when !Alive, is the send time of the first of the
+	// ProbeMisses probes in a row that got no reply.
+	SilentSince time.Time
+}
+
+// probeCount is the pure count of one target's unanswered probes. A probe
+// counts as unanswered when the next round starts without a reply to it;
+// a round that could send nothing counts nothing, so a prober that cannot
+// reach the holder's link never reports silence.
+type probeCount struct {
+	first  time.Time // send time of the first unanswered probe of this run
+	misses int
+	out    bool // the last probe sent has no reply yet
+}
+
+// round starts a probing round at now: it counts the last probe if it was
+// not answered and reports silence after misses in a row. sent says
+// whether this round's probe could be sent.
+func (c *probeCount) round(now time.Time, misses int, sent bool) (silent bool, since time.Time) {
+	if c.out {
+		c.misses++
+		c.out = false
+	}
+	silent, since = c.misses >= misses, c.first
+	if sent {
+		if c.misses == 0 {
+			c.first = now
+		}
+		c.out = true
+	}
+	return silent, since
+}
+
+// answered records a reply: the holder is alive, the count starts again.
+func (c *probeCount) answered() { *c = probeCount{} }
+
+// probeTarget is one target's state.
+type probeTarget struct {
+	ProbeTarget
+	count probeCount
+}
+
+// probeSockets are the prober's own sockets on one interface: the
+// Announcer's only see frames about VIPs this node holds.
+type probeSockets struct {
+	socks ifaceSockets
+	ips   []netip.Addr // the filter's addresses
+}
+
+// prober is the Announcer's wire-check state, guarded by its own mutex
+// (never held while taking Announcer.mu).
+type prober struct {
+	interval time.Duration
+	misses   int
+	results  chan ProbeResult
+
+	mu      sync.Mutex
+	started bool
+	targets map[string]*probeTarget // by node
+	socks   map[string]*probeSockets
+	wake    chan struct{}
+}
+
+func newProber(interval time.Duration, misses int) *prober {
+	if interval <= 0 {
+		interval = DefaultProbeInterval
+	}
+	if misses <= 0 {
+		misses = DefaultProbeMisses
+	}
+	return &prober{interval: interval, misses: misses, results: make(chan ProbeResult, 64),
+		targets: map[string]*probeTarget{}, socks: map[string]*probeSockets{}, wake: make(chan struct{}, 1)}
+}
+
+// ProbeResults returns the channel of probe results. It is buffered; when
+// the speaker falls behind, results are dropped (the next round repeats a
+// silence, and a live holder answers again). It is closed by Close.
+func (a *Announcer) ProbeResults() <-chan ProbeResult { return a.probe.results }
+
+// Probe replaces the set of holders to probe; an empty set stops probing
+// and closes the prober's sockets. A target whose node, IP and MACs are
+// unchanged keeps its count of unanswered probes.
+func (a *Announcer) Probe(targets []ProbeTarget) {
+	p := a.probe
+	a.mu.Lock()
+	closed := a.closed
+	a.mu.Unlock()
+	if closed {
+		return
+	}
+	p.mu.Lock()
+	next := map[string]*probeTarget{}
+	for _, t := range targets {
+		if _, dup := next[t.Node]; dup || !t.IP.IsValid() || len(t.MACs) == 0 {
+			continue
+		}
+		t.IP = t.IP.Unmap().WithZone("")
+		t.MACs = slices.Clone(t.MACs)
+		t.Interfaces = slices.Clone(t.Interfaces)
+		nt := &probeTarget{ProbeTarget: t}
+		if old := p.targets[t.Node]; old != nil && old.IP == t.IP && slices.EqualFunc(old.MACs, t.MACs, func(x, y net.HardwareAddr) bool { return bytes.Equal(x, y) }) {
+			nt.count = old.count
+		}
+		next[t.Node] = nt
+	}
+	p.targets = next
+	start := len(next) > 0 && !p.started
+	if start {
+		p.started = true
+		a.wg.Add(1)
+	}
+	p.mu.Unlock()
+	if start {
+		go a.probeLoop()
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// probeLoop runs a probing round every interval. A round sends the next
+// probes and counts the last ones, so rounds only run on the ticker; a
+// wake only closes the sockets once the set is empty.
+func (a *Announcer) probeLoop() {
+	defer a.wg.Done()
+	p := a.probe
+	ticker := a.clock.NewTicker(p.interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-ticker.C():
+			a.probeRound()
+		case <-p.wake:
+			p.mu.Lock()
+			empty := len(p.targets) == 0
+			p.mu.Unlock()
+			if empty {
+				a.probeRound()
+			}
+		}
+	}
+}
+
+// probeRound counts the last round's probes, reports silences, and sends
+// the next probe to every target.
+func (a *Announcer) probeRound() {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	infos := slices.Clone(a.infos)
+	a.mu.Unlock()
+	byName := map[string]Link{}
+	for _, l := range infos {
+		byName[l.Name] = l
+	}
+	now := a.clock.Now()
+	p := a.probe
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	// Which interfaces probe which targets, and the filters they need.
+	ifaces := map[string][]netip.Addr{}
+	route := map[string][]string{}
+	for node, t := range p.targets {
+		for _, name := range ChooseInterfaces(infos, t.IP, t.Interfaces) {
+			route[node] = append(route[node], name)
+			ifaces[name] = append(ifaces[name], t.IP)
+		}
+	}
+	for name, s := range p.socks {
+		if _, ok := ifaces[name]; !ok {
+			a.closeProbeSockets(name, s)
+		}
+	}
+	for name, ips := range ifaces {
+		slices.SortFunc(ips, netip.Addr.Compare)
+		ips = slices.Compact(ips)
+		s := p.socks[name]
+		if s == nil {
+			c, err := a.sys.open(byName[name])
+			if err != nil {
+				a.m.socketErrors.WithLabelValues(name).Inc()
+				a.log.Debug("opening probe sockets failed", zap.String("interface", name), zap.Error(err))
+				continue
+			}
+			s = &probeSockets{socks: c}
+			p.socks[name] = s
+			a.wg.Add(2)
+			go a.readProbeReplies(name, c, c.readARP)
+			go a.readProbeReplies(name, c, c.readNDP)
+		}
+		if !slices.Equal(s.ips, ips) {
+			if err := s.socks.setFilter(ips); err != nil {
+				a.m.socketErrors.WithLabelValues(name).Inc()
+				a.closeProbeSockets(name, s)
+				continue
+			}
+			s.ips = ips
+		}
+	}
+
+	nodes := make([]string, 0, len(p.targets))
+	for node := range p.targets {
+		nodes = append(nodes, node)
+	}
+	slices.Sort(nodes)
+	for _, node := range nodes {
+		t := p.targets[node]
+		sent := false
+		for _, name := range route[node] {
+			if s := p.socks[name]; s != nil && a.sendProbes(byName[name], s.socks, t) {
+				sent = true
+			}
+		}
+		if silent, since := t.count.round(now, p.misses, sent); silent {
+			a.probeResult(ProbeResult{Node: node, SilentSince: since})
+		}
+	}
+}
+
+// sendProbes sends t's probe on interface l to each of t's MACs and
+// reports whether one went out.
+func (a *Announcer) sendProbes(l Link, c ifaceSockets, t *probeTarget) bool {
+	family, write := familyIPv4, c.writeARP
+	if t.IP.Is6() {
+		family, write = familyIPv6, c.writeNDP
+	}
+	sent := false
+	for _, mac := range t.MACs {
+		frame, err := probeFrame(l, t.IP, mac)
+		if err != nil {
+			continue
+		}
+		if err := write(frame); err != nil {
+			a.m.socketErrors.WithLabelValues(l.Name).Inc()
+			continue
+		}
+		a.m.probes.WithLabelValues(l.Name, family).Inc()
+		sent = true
+	}
+	return sent
+}
+
+func (a *Announcer) probeResult(r ProbeResult) {
+	select {
+	case a.probe.results <- r:
+	default:
+	}
+}
+
+// closeProbeSockets closes interface name's probe sockets; their readers
+// end. Called with the prober's mutex held.
+func (a *Announcer) closeProbeSockets(name string, s *probeSockets) {
+	delete(a.probe.socks, name)
+	if err := s.socks.close(); err != nil {
+		a.log.Debug("closing probe sockets", zap.String("interface", name), zap.Error(err))
+	}
+}
+
+// readProbeReplies is one probe socket's receive loop; it ends when the
+// socket is closed.
+func (a *Announcer) readProbeReplies(name string, c ifaceSockets, readFn func([]byte) (int, error)) {
+	defer a.wg.Done()
+	buf := make([]byte, maxFrameLen+1)
+	for {
+		n, err := readFn(buf)
+		if err != nil {
+			return
+		}
+		ip, mac, ok := probeReply(buf[:n])
+		if !ok {
+			continue
+		}
+		p := a.probe
+		p.mu.Lock()
+		var node string
+		for nd, t := range p.targets {
+			if t.IP == ip && slices.ContainsFunc(t.MACs, func(m net.HardwareAddr) bool { return bytes.Equal(m, mac) }) {
+				node = nd
+				t.count.answered()
+				break
+			}
+		}
+		p.mu.Unlock()
+		if node != "" {
+			family := familyIPv4
+			if ip.Is6() {
+				family = familyIPv6
+			}
+			a.m.probeReplies.WithLabelValues(name, family).Inc()
+			a.probeResult(ProbeResult{Node: node, Alive: true})
+		}
+	}
+}
+
+// probeFrame builds the probe of ip for the holder at mac, sent from
+// interface l, unicast to mac the way a host checks that a neighbour it
+// knows is still reachable (RFC 4861, Section 7.3.1), so only the holder
+// sees it. IPv4: an ARP request from 0.0.0.0, as an RFC 5227 probe, so no
+// host's ARP cache learns anything from it. IPv6: a Neighbor Solicitation to
+// ip itself, from l's EUI-64 link-local address, with a source link-layer
+// option: the holder's speaker answers from user space to that option, so
+// the source needs no configured address (the answer is read off the raw
+// socket, never from the kernel).
+func probeFrame(l Link, ip netip.Addr, mac net.HardwareAddr) ([]byte, error) {
+	if ip.Is4() {
+		return arpFrame(arp.OperationRequest, l.MAC, netip.IPv4Unspecified(), ethZero, ip, mac)
+	}
+	src := linkLocal(l.MAC)
+	ns := &ndp.NeighborSolicitation{
+		TargetAddress: ip,
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: l.MAC}},
+	}
+	body, err := ndp.MarshalMessageChecksum(ns, src, ip)
+	if err != nil {
+		return nil, err
+	}
+	frame := make([]byte, ethHeaderLen+ipv6HeaderLen+len(body))
+	copy(frame[0:6], mac)
+	copy(frame[6:12], l.MAC)
+	binary.BigEndian.PutUint16(frame[12:14], etherTypeIPv6)
+	ip6 := frame[ethHeaderLen:]
+	ip6[0] = 6 << 4
+	binary.BigEndian.PutUint16(ip6[4:6], uint16(len(body)))
+	ip6[6] = protoICMPv6
+	ip6[7] = ndp.HopLimit
+	s16, d16 := src.As16(), ip.As16()
+	copy(ip6[8:24], s16[:])
+	copy(ip6[24:40], d16[:])
+	copy(ip6[ipv6HeaderLen:], body)
+	return frame, nil
+}
+
+// linkLocal returns the EUI-64 link-local address of mac (RFC 4291,
+// Appendix A).
+func linkLocal(mac net.HardwareAddr) netip.Addr {
+	var b [16]byte
+	b[0], b[1] = 0xfe, 0x80
+	b[8], b[9], b[10] = mac[0]^0x02, mac[1], mac[2]
+	b[11], b[12] = 0xff, 0xfe
+	b[13], b[14], b[15] = mac[3], mac[4], mac[5]
+	return netip.AddrFrom16(b)
+}
+
+// probeReply recognises the answer to a probe: an ARP reply addressed to
+// one host (the VIP is its sender address, the holder's MAC its sender
+// hardware address) or a solicited Neighbor Advertisement (the VIP is its
+// target, the holder's MAC its target link-layer option, else its Ethernet
+// source). Gratuitous ARP and unsolicited advertisements do not count: the
+// holder's takeover burst is no answer to a probe sent now. It checks what
+// handleNDP checks of an advertisement (hop limit, code, checksum).
+func probeReply(frame []byte) (ip netip.Addr, mac net.HardwareAddr, ok bool) {
+	if len(frame) < ethHeaderLen || len(frame) > maxFrameLen {
+		return netip.Addr{}, nil, false
+	}
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case etherTypeARP:
+		var pkt arp.Packet
+		if len(frame) < ethHeaderLen+arpPayloadLen || pkt.UnmarshalBinary(frame[ethHeaderLen:]) != nil || pkt.Operation != arp.OperationReply ||
+			isBroadcast(pkt.TargetHardwareAddr) || bytes.Equal(pkt.TargetHardwareAddr, ethZero) {
+			return netip.Addr{}, nil, false
+		}
+		return pkt.SenderIP, cloneMAC(pkt.SenderHardwareAddr), true
+	case etherTypeIPv6:
+		if len(frame) < ethHeaderLen+ipv6HeaderLen+24 {
+			return netip.Addr{}, nil, false
+		}
+		ip6 := frame[ethHeaderLen:]
+		plen := int(binary.BigEndian.Uint16(ip6[4:6]))
+		if ip6[0]>>4 != 6 || ip6[6] != protoICMPv6 || ip6[7] != ndp.HopLimit || ipv6HeaderLen+plen > len(ip6) || plen < 24 {
+			return netip.Addr{}, nil, false
+		}
+		src := netip.AddrFrom16([16]byte(ip6[8:24]))
+		dst := netip.AddrFrom16([16]byte(ip6[24:40]))
+		body := ip6[ipv6HeaderLen : ipv6HeaderLen+plen]
+		if body[1] != 0 || !validChecksum(src, dst, body) {
+			return netip.Addr{}, nil, false
+		}
+		msg, err := ndp.ParseMessage(body)
+		if err != nil {
+			return netip.Addr{}, nil, false
+		}
+		na, isNA := msg.(*ndp.NeighborAdvertisement)
+		if !isNA || !na.Solicited {
+			return netip.Addr{}, nil, false
+		}
+		mac := cloneMAC(frame[6:12])
+		if lla := linkLayerOption(na.Options, ndp.Target); lla != nil {
+			mac = cloneMAC(lla)
+		}
+		return na.TargetAddress, mac, true
+	}
+	return netip.Addr{}, nil, false
+}
