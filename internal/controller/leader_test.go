@@ -63,7 +63,9 @@ func (a *leaseAPI) react(action k8stesting.Action) (bool, runtime.Object, error)
 		if err != nil {
 			return true, nil, err
 		}
-		if cur.(*coordinationv1.Lease).ResourceVersion != l.ResourceVersion {
+		// An empty resourceVersion is an unconditional update, as on a
+		// real API server.
+		if l.ResourceVersion != "" && cur.(*coordinationv1.Lease).ResourceVersion != l.ResourceVersion {
 			return true, nil, apierrors.NewConflict(gr, l.Name, errors.New("the object has been modified"))
 		}
 		a.rv++
@@ -111,7 +113,7 @@ type replicaWriter struct {
 	mu     sync.Mutex
 	fail   error
 	hang   chan struct{}
-	before func()
+	before func() error
 	writes []string // "create" or "update@<resourceVersion it was based on>"
 }
 
@@ -123,7 +125,9 @@ func (w *replicaWriter) do(ctx context.Context, verb string, l *coordinationv1.L
 	w.before = nil
 	w.mu.Unlock()
 	if before != nil {
-		before()
+		if err := before(); err != nil {
+			return nil, err
+		}
 	}
 	if hang != nil {
 		select {
@@ -323,7 +327,7 @@ func TestLeaderAcquire(t *testing.T) {
 			r := l.start("me")
 			if tc.name == "held, but someone writes first: no blind retry" {
 				r.w.mu.Lock()
-				r.w.before = func() { l.api.put("other", epoch) }
+				r.w.before = func() error { l.api.put("other", epoch); return nil }
 				r.w.mu.Unlock()
 			}
 			l.advance(tc.after)
@@ -444,7 +448,7 @@ func TestLeaderRestart(t *testing.T) {
 	t.Run("loses to a write in between", func(t *testing.T) {
 		l := newElectionLab(t)
 		l.api.put("me", epoch)
-		w := &replicaWriter{api: l.api, before: func() { l.api.put("other", epoch) }}
+		w := &replicaWriter{api: l.api, before: func() error { l.api.put("other", epoch); return nil }}
 		r2 := l.startWith("me", w)
 		if r2.leading() {
 			t.Fatal("leads although another replica wrote the Lease first")
@@ -454,6 +458,34 @@ func TestLeaderRestart(t *testing.T) {
 			t.Errorf("leading %v, writes %v; want one write and no lead while other's Lease is fresh", r2.leading(), w.log())
 		}
 	})
+}
+
+// TestLeaderConflictWaitsForTheWatch: after a conflict the cache still
+// shows the version the write was based on (the watch lags); the replica
+// does not write again until the watch shows another version or a lease
+// duration has passed.
+func TestLeaderConflictWaitsForTheWatch(t *testing.T) {
+	l := newElectionLab(t)
+	l.api.put("other", epoch)
+	w := &replicaWriter{api: l.api}
+	r := l.startWith("me", w)
+	w.mu.Lock()
+	w.before = func() error {
+		return apierrors.NewConflict(leasesGVR.GroupResource(), LeaseName, errors.New("modified"))
+	}
+	w.mu.Unlock()
+	l.advance(2 * time.Second) // expired on our clock: claims, and is refused
+	if r.leading() {
+		t.Fatal("leads although its claim was refused")
+	}
+	l.advance(1950 * time.Millisecond)
+	if got := w.log(); len(got) != 1 {
+		t.Errorf("writes = %v, want the one claim that conflicted and no retry while the cache is unchanged", got)
+	}
+	l.advance(100 * time.Millisecond)
+	if !r.leading() {
+		t.Errorf("does not lead a lease duration after the conflict, with the Lease still unchanged; writes %v", w.log())
+	}
 }
 
 // TestLeaderConflictOnRenew: a renewal that conflicts makes the leader look
@@ -564,6 +596,25 @@ func TestLeaderElectionValidate(t *testing.T) {
 	} {
 		if err := tc.le.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: Validate() = %v, want ok %v", tc.le, err, tc.ok)
+		}
+	}
+}
+
+// TestLeaderCheck: liveness fails only when the replica believes it leads
+// and has not renewed for longer than twice the lease duration (what
+// client-go's HealthzAdaptor with a lease-duration timeout reported).
+func TestLeaderCheck(t *testing.T) {
+	clk := testingclock.NewFakeClock(epoch)
+	e := newLeaderElector(LeaderElection{Enabled: true, Identity: "me"}, ns, kfake.NewClientset(), nil, clk,
+		zaptest.NewLogger(t), func(context.Context) {})
+	for _, tc := range []struct {
+		leading bool
+		since   time.Duration
+		ok      bool
+	}{{true, 3900 * time.Millisecond, true}, {true, 4100 * time.Millisecond, false}, {false, time.Hour, true}} {
+		e.pub = electorStatus{leading: tc.leading, renewedAt: epoch.Add(-tc.since)}
+		if err := e.Check(); (err == nil) != tc.ok {
+			t.Errorf("leading %v, renewed %s ago: Check() = %v, want ok %v", tc.leading, tc.since, err, tc.ok)
 		}
 	}
 }
