@@ -227,6 +227,11 @@ func (e *leaderElector) run(ctx context.Context) {
 	inf.Start(watchCtx.Done())
 	defer inf.Shutdown()
 	go func() {
+		// client-go retries a failing list quietly; say why nothing happens.
+		slow := time.AfterFunc(30*time.Second, func() {
+			e.log.Warn("cannot watch the controller Lease after 30s: may this ServiceAccount get, list and watch the Lease " + e.le.LeaseName + "?")
+		})
+		defer slow.Stop()
 		// The handler has seen the initial list once the registration
 		// has synced, so this event follows the lease's first one.
 		if cache.WaitForCacheSync(watchCtx.Done(), reg.HasSynced) {
