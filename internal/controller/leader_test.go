@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -109,10 +110,13 @@ func (a *leaseAPI) get() *coordinationv1.Lease {
 // a test can cut one replica off, make its writes hang, or run something
 // (another writer) right before its next write.
 type replicaWriter struct {
-	api    *leaseAPI
-	mu     sync.Mutex
-	fail   error
-	hang   chan struct{}
+	api  *leaseAPI
+	mu   sync.Mutex
+	fail error
+	hang chan struct{}
+	// lose performs writes but loses their answers (a timeout after the
+	// API server applied them).
+	lose   bool
 	before func() error
 	writes []string // "create" or "update@<resourceVersion it was based on>"
 }
@@ -121,7 +125,7 @@ func (w *replicaWriter) do(ctx context.Context, verb string, l *coordinationv1.L
 	call func() (*coordinationv1.Lease, error)) (*coordinationv1.Lease, error) {
 	w.mu.Lock()
 	w.writes = append(w.writes, verb+"@"+l.ResourceVersion)
-	fail, hang, before := w.fail, w.hang, w.before
+	fail, hang, before, lose := w.fail, w.hang, w.before, w.lose
 	w.before = nil
 	w.mu.Unlock()
 	if before != nil {
@@ -138,6 +142,10 @@ func (w *replicaWriter) do(ctx context.Context, verb string, l *coordinationv1.L
 	}
 	if fail != nil {
 		return nil, fail
+	}
+	if lose {
+		_, _ = call()
+		return nil, context.DeadlineExceeded
 	}
 	return call()
 }
@@ -157,7 +165,7 @@ func (w *replicaWriter) Update(ctx context.Context, l *coordinationv1.Lease, o m
 func (w *replicaWriter) set(fail error, hang chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.fail, w.hang = fail, hang
+	w.fail, w.hang, w.lose = fail, hang, false
 }
 
 func (w *replicaWriter) log() []string {
@@ -509,11 +517,16 @@ func TestLeaderConflictOnRenew(t *testing.T) {
 }
 
 // TestLeaderRandom runs two replicas on one fake API server through random
-// crashes, graceful stops, restarts and outages, and checks after every
+// crashes, graceful stops, restarts, outages, hanging writes and lost write
+// answers, and checks after every
 // 50 ms step that no two workers run at once, and at the end that one
 // replica leads once things are calm.
 func TestLeaderRandom(t *testing.T) {
-	for seed := range uint64(4) {
+	seeds := uint64(4)
+	if n, err := strconv.ParseUint(os.Getenv("LEADER_SIM_SEEDS"), 10, 64); err == nil {
+		seeds = n // e.g. LEADER_SIM_SEEDS=100 go test ./internal/controller -run TestLeaderRandom
+	}
+	for seed := range seeds {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(seed, 1))
 			l := newElectionLab(t)
@@ -522,7 +535,7 @@ func TestLeaderRandom(t *testing.T) {
 			for range 25 {
 				id := ids[rnd.IntN(2)]
 				r := reps[id]
-				switch rnd.IntN(6) {
+				switch rnd.IntN(7) {
 				case 0:
 					if !r.stopped {
 						l.stop(r, rnd.IntN(2) == 0)
@@ -533,6 +546,11 @@ func TestLeaderRandom(t *testing.T) {
 					r.w.set(errUnreachable, nil)
 				case 2:
 					r.w.set(nil, make(chan struct{}))
+				case 3:
+					r.w.set(nil, nil)
+					r.w.mu.Lock()
+					r.w.lose = true
+					r.w.mu.Unlock()
 				default:
 					r.w.set(nil, nil)
 				}
