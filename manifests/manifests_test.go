@@ -237,7 +237,7 @@ func TestRBACIsExactlyWhatTheDaemonsNeed(t *testing.T) {
 			expand(ns, "leaselb.io", "l2advertisements", "", read...),
 			expand(ns, "leaselb.io", "ipaddresspools/status", "", "update", "patch"),
 			expand(ns, "leaselb.io", "l2advertisements/status", "", "update", "patch"),
-			expand(ns, "coordination.k8s.io", "leases", "leaselb-controller", "get", "update"),
+			expand(ns, "coordination.k8s.io", "leases", "leaselb-controller", "get", "list", "watch", "update"),
 			expand(ns, "coordination.k8s.io", "leases", "", "create"),
 		}},
 	}

@@ -26,20 +26,19 @@ func runController(ctx context.Context, args []string) error {
 	fs.StringVar(&le.Identity, "leader-elect-identity", defaultIdentity(),
 		"this replica's name in the Lease: $POD_NAME, else the hostname")
 	fs.DurationVar(&le.LeaseDuration, "leader-elect-lease-duration", controller.DefaultLeaseDuration,
-		"how long standby replicas wait after the last renewal before taking over")
+		"how long a standby waits after it saw the Lease change (on its own clock) before it takes over a leader that stopped renewing")
 	fs.DurationVar(&le.RenewDeadline, "leader-elect-renew-deadline", controller.DefaultRenewDeadline,
-		"how long the leader keeps trying to renew before it gives up leading")
-	fs.DurationVar(&le.RetryPeriod, "leader-elect-retry-period", controller.DefaultRetryPeriod,
-		"how often replicas try to acquire or renew the Lease")
+		"how long the leader goes without a successful renewal before it stops leading; must be shorter than the lease duration")
+	fs.DurationVar(&le.RenewPeriod, "leader-elect-retry-period", controller.DefaultRenewPeriod,
+		"how often the leader renews the Lease (standbys never poll: they watch it); shorter than the renew deadline")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if le.Enabled && !(le.LeaseDuration > le.RenewDeadline && le.RenewDeadline > le.RetryPeriod && le.RetryPeriod > 0) {
-		return fmt.Errorf("leader election timings must satisfy lease-duration (%s) > renew-deadline (%s) > retry-period (%s) > 0",
-			le.LeaseDuration, le.RenewDeadline, le.RetryPeriod)
+	if err := le.Validate(); err != nil {
+		return err
 	}
 
 	log, err := o.Logger()

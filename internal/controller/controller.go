@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -21,8 +20,6 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -46,14 +43,6 @@ const Component = "leaselb-controller"
 // or the CRDs are not installed.
 var ErrNotSynced = errors.New("controller: informer caches did not sync")
 
-// Defaults of the leader election between controller replicas (client-go's
-// leaderelection timings); the command's flags default to these.
-const (
-	DefaultLeaseDuration = 15 * time.Second
-	DefaultRenewDeadline = 10 * time.Second
-	DefaultRetryPeriod   = 2 * time.Second
-)
-
 // LeaderElection configures the election between controller replicas.
 type LeaderElection struct {
 	// Enabled runs the election; when false this replica always leads,
@@ -63,10 +52,14 @@ type LeaderElection struct {
 	LeaseName string
 	// Identity names this replica in the Lease (the pod name).
 	Identity string
-	// LeaseDuration, RenewDeadline and RetryPeriod are client-go's
-	// leaderelection timings; zero means DefaultLeaseDuration,
-	// DefaultRenewDeadline and DefaultRetryPeriod.
-	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// LeaseDuration is how long a standby waits, on its own clock, after
+	// it saw the Lease change before it may claim it. RenewDeadline is how
+	// long the leader goes without a successful renewal before it stops
+	// leading; it must be shorter, so the leader stops before anyone else
+	// can start. RenewPeriod is how often the leader renews. Zero means
+	// DefaultLeaseDuration, DefaultRenewDeadline and DefaultRenewPeriod;
+	// Validate checks them.
+	LeaseDuration, RenewDeadline, RenewPeriod time.Duration
 }
 
 // Config is what a Controller needs. Kube, Leaselb and Log are required.
@@ -117,8 +110,8 @@ type Controller struct {
 	queue workqueue.TypedRateLimitingInterface[item]
 	// termMu is held for the whole of a leadership term.
 	termMu sync.Mutex
-	// watchdog fails liveness when this replica leads but cannot renew.
-	watchdog *leaderelection.HealthzAdaptor
+	// elector runs the leader election; nil when it is disabled.
+	elector *leaderElector
 }
 
 // New builds a Controller and registers its informers' event handlers.
@@ -136,22 +129,10 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	le := &cfg.LeaderElection
-	if le.LeaseName == "" {
-		le.LeaseName = LeaseName
+	if err := cfg.LeaderElection.Validate(); err != nil {
+		return nil, err
 	}
-	if le.LeaseDuration == 0 {
-		le.LeaseDuration = DefaultLeaseDuration
-	}
-	if le.RenewDeadline == 0 {
-		le.RenewDeadline = DefaultRenewDeadline
-	}
-	if le.RetryPeriod == 0 {
-		le.RetryPeriod = DefaultRetryPeriod
-	}
-	if le.Enabled && le.Identity == "" {
-		return nil, errors.New("controller: leader election needs an identity; set --leader-elect-identity or POD_NAME")
-	}
+	cfg.LeaderElection.setDefaults()
 	c := &Controller{
 		cfg:      cfg,
 		log:      cfg.Log,
@@ -205,6 +186,13 @@ func New(cfg Config) (*Controller, error) {
 		}
 		c.synced = append(c.synced, reg.HasSynced)
 	}
+	if le := cfg.LeaderElection; le.Enabled {
+		c.elector = newLeaderElector(le, cfg.Namespace, cfg.Kube, cfg.Kube.CoordinationV1().Leases(cfg.Namespace),
+			clock.RealClock{}, c.log, c.lead)
+		if cfg.Health != nil {
+			cfg.Health.AddLiveness("leader-election", c.elector.Check)
+		}
+	}
 	if cfg.Health != nil {
 		cfg.Health.AddReadiness("informers-synced", func() error {
 			if !c.ready.Load() {
@@ -257,63 +245,19 @@ func (c *Controller) Run(ctx context.Context) error {
 // term (the worker stops, its state is dropped) and the replica campaigns
 // again; a new term rebuilds everything from the caches, so nothing
 // carries over from a term in which another replica may have written.
+// It returns after the last term's worker has stopped and the Lease is
+// released.
 func (c *Controller) elect(ctx context.Context) error {
-	le := c.cfg.LeaderElection
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Name: le.LeaseName, Namespace: c.cfg.Namespace},
-		Client:     c.cfg.Kube.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: le.Identity},
-	}
-	watchdog := leaderelection.NewLeaderHealthzAdaptor(le.LeaseDuration)
-	c.watchdog = watchdog
-	if c.cfg.Health != nil {
-		c.cfg.Health.AddLiveness("leader-election", func() error { return watchdog.Check(nil) })
-	}
-	log := c.log.With(zap.String("lease", c.cfg.Namespace+"/"+le.LeaseName), zap.String("identity", le.Identity))
-	for ctx.Err() == nil {
-		elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-			Lock:            lock,
-			LeaseDuration:   le.LeaseDuration,
-			RenewDeadline:   le.RenewDeadline,
-			RetryPeriod:     le.RetryPeriod,
-			ReleaseOnCancel: true,
-			Name:            le.LeaseName,
-			WatchDog:        watchdog,
-			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(lctx context.Context) {
-					log.Info("became leader; starting the allocator")
-					c.lead(lctx)
-				},
-				OnStoppedLeading: func() {
-					if ctx.Err() == nil {
-						log.Info("lost the controller Lease; stopping the worker and campaigning again")
-					}
-				},
-				OnNewLeader: func(id string) {
-					if id != le.Identity {
-						log.Info("another replica leads", zap.String("leader", id))
-					}
-				},
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("controller: leader election: %w", err)
-		}
-		watchdog.SetLeaderElection(elector)
-		elector.Run(ctx)
-	}
-	// Run does not wait for OnStartedLeading to return: wait for the last
-	// term's worker before returning.
-	c.termMu.Lock()
-	c.termMu.Unlock() //nolint:staticcheck // an empty critical section is the point: wait for the term
+	c.elector.run(ctx)
 	return nil
 }
 
 // lead runs one leadership term: fresh allocator, pools, then every
 // existing assignment, then the work queue, until ctx ends.
 func (c *Controller) lead(ctx context.Context) {
-	// Terms never overlap: client-go starts OnStartedLeading in a goroutine
-	// and does not wait for it, so the next term waits here for the last.
+	// Terms never overlap: the elector starts a term in a goroutine when
+	// it wins and only cancels it when it loses, so the next term waits
+	// here for the last.
 	c.termMu.Lock()
 	defer c.termMu.Unlock()
 	if ctx.Err() != nil {

@@ -166,7 +166,9 @@ func newFakes(objs ...runtime.Object) fakes {
 		}
 	}
 	kubeObjs = append(kubeObjs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}})
-	return fakes{kube: kfake.NewClientset(kubeObjs...), lb: lbfake.NewSimpleClientset(lbObjs...)}
+	kube := kfake.NewClientset(kubeObjs...)
+	withLeaseAPI(kube) // the elector relies on resourceVersions
+	return fakes{kube: kube, lb: lbfake.NewSimpleClientset(lbObjs...)}
 }
 
 func (f fakes) ips(t *testing.T, name string) []string {

@@ -273,7 +273,7 @@ func TestLeaderElection(t *testing.T) {
 	f := newFakes(pool("lan", 0, "192.0.2.0/27"), advert("l2"), svc("a"))
 	le := func(id string) LeaderElection {
 		return LeaderElection{Enabled: true, Identity: id,
-			LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 100 * time.Millisecond}
+			LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RenewPeriod: 100 * time.Millisecond}
 	}
 	r1 := start(t, f, le("one"))
 	waitFor(t, "one to lead and allocate", func() bool { return len(f.ipsNow("a")) == 1 })
@@ -306,7 +306,7 @@ func TestLeaderElection(t *testing.T) {
 	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != "two" {
 		t.Errorf("Lease holder = %v, want two", lease.Spec.HolderIdentity)
 	}
-	if err := r2.c.watchdog.Check(nil); err != nil {
+	if err := r2.c.elector.Check(); err != nil {
 		t.Errorf("leader-election liveness: %v", err)
 	}
 }
