@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,26 +31,9 @@ type apiLink struct {
 	conns map[net.Conn]struct{}
 }
 
-// listenIn opens a TCP listener in the named network namespace: the socket
-// is made on a thread switched into it, and stays there.
+// listenIn opens a TCP listener in the named network namespace.
 func listenIn(ns, addr string) (net.Listener, error) {
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread ends with this goroutine.
-		if err := enterNetns(ns); err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		ln, err := net.Listen("tcp", addr)
-		ch <- result{ln, err}
-	}()
-	r := <-ch
-	return r.ln, r.err
+	return inNetns(ns, func() (net.Listener, error) { return net.Listen("tcp", addr) })
 }
 
 // startAPILink relays addr (in namespace ns) to target, which the relay

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -25,32 +24,18 @@ type ARPWatcher struct {
 // on a thread switched into the namespace, so it belongs to the client's
 // eth0; it is then used from any goroutine.
 func (l *Lab) OpenARP() (*ARPWatcher, error) {
-	type result struct {
-		c   *arp.Client
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread ends with this goroutine.
-		if err := enterNetns(l.Hosts["client"].NS); err != nil {
-			ch <- result{nil, err}
-			return
-		}
+	c, err := inNetns(l.Hosts["client"].NS, func() (*arp.Client, error) {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
-			ch <- result{nil, err}
-			return
+			return nil, err
 		}
-		c, err := arp.Dial(ifi)
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, r.err
+		return arp.Dial(ifi)
+	})
+	if err != nil {
+		return nil, err
 	}
 	me, _ := netip.AddrFromSlice(l.Hosts["client"].IPv4)
-	return &ARPWatcher{c: r.c, me: me.Unmap()}, nil
+	return &ARPWatcher{c: c, me: me.Unmap()}, nil
 }
 
 // Close closes the socket.

@@ -57,22 +57,9 @@ func netnsNames() []string {
 // never fails: a namespace that cannot go is reported by the caller's next
 // Start, which tries again.
 func removeNetns(name string) {
+	killNetnsProcs(name)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for range 10 {
-		out, _ := run(ctx, "ip", "netns", "pids", name)
-		pids := strings.Fields(out)
-		if len(pids) == 0 {
-			break
-		}
-		for _, p := range pids {
-			var pid int
-			if _, err := fmt.Sscan(p, &pid); err == nil && pid > 1 && pid != os.Getpid() {
-				_ = unix.Kill(pid, unix.SIGKILL)
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	_ = ip(ctx, "netns", "del", name)
 }
 
@@ -84,25 +71,37 @@ func removeNetns(name string) {
 // the goroutine, and no other goroutine ever runs in the lab namespace.
 func DialerIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		type result struct {
-			c   net.Conn
-			err error
-		}
-		ch := make(chan result, 1)
-		go func() {
-			runtime.LockOSThread()
-			// No UnlockOSThread: the runtime ends this thread with the goroutine.
-			if err := enterNetns(ns); err != nil {
-				ch <- result{nil, err}
-				return
-			}
+		return inNetns(ns, func() (net.Conn, error) {
 			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			ch <- result{c, err}
-		}()
-		r := <-ch
-		return r.c, r.err
+			return d.DialContext(ctx, network, addr)
+		})
 	}
+}
+
+// inNetns runs f on a new OS thread switched into the named network
+// namespace, so the sockets f makes belong to it; they stay there when used
+// from any goroutine afterwards. The thread is locked and never switched
+// back: it ends with its goroutine, and no other goroutine ever runs in the
+// lab namespace.
+func inNetns[T any](ns string, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the runtime ends this thread with the goroutine.
+		if err := enterNetns(ns); err != nil {
+			var zero T
+			ch <- result{zero, err}
+			return
+		}
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	r := <-ch
+	return r.v, r.err
 }
 
 // enterNetns switches the calling (locked) thread into the named namespace.
