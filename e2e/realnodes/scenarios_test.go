@@ -198,8 +198,14 @@ func TestNodeFailure(t *testing.T) {
 	// answer after the failure" could count a request that slipped through
 	// before it.
 	gap, at := lab.LongestWait(samples)
-	if last := samples[len(samples)-1]; last.Err != nil {
-		t.Fatalf("the app does not answer through %s after %s failed: %v", successor, old, last.Err)
+	// The dead node's pod stays an endpoint until the node lifecycle
+	// controller marks it (20 s here), so some requests still time out:
+	// the app must answer again, not every request.
+	if err := lab.Eventually(ctx, settle, 100*time.Millisecond, func() (bool, string) {
+		_, err := l.HTTPGet(ctx, vip, 8080, time.Second)
+		return err == nil, fmt.Sprintf("GET %s:8080: %v", vip, err)
+	}); err != nil {
+		t.Fatalf("the app does not answer through %s after %s failed: %v", successor, old, err)
 	}
 	t.Logf("node %s failed at %s: %s holds %s; a request waited %s for an answer (started %s)",
 		old, failedAt.Format("15:04:05.000"), successor, vip, gap.Round(time.Millisecond), at.Format("15:04:05.000"))
