@@ -3,6 +3,7 @@ package status
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func nodeLease(node string, renewedAgo time.Duration, macs string) coordinationv
 
 func ev(reason, typ, service, host, msg string, ago time.Duration) corev1.Event {
 	return corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{Name: service + "." + reason + "." + host, Namespace: "default"},
+		ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("%s.%s.%s.%d", service, reason, host, int(ago.Seconds())), Namespace: "default"},
 		InvolvedObject: corev1.ObjectReference{Kind: "Service", Namespace: "default", Name: service, UID: types.UID("uid-" + service)},
 		Reason:         reason, Type: typ, Message: msg,
 		LastTimestamp: metav1.NewTime(now.Add(-ago)),
@@ -81,6 +82,7 @@ func cluster() *doctor.Snapshot {
 	gone := svc("gone", "192.0.2.13")
 	dual := svc("dual", "192.0.2.14", "2001:db8::14")
 	fresh := svc("fresh") // no IP yet
+	api := svc("api", "192.0.2.15")
 	pool := v1alpha1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "lan", Namespace: ns},
 		Spec: v1alpha1.IPAddressPoolSpec{Addresses: []v1alpha1.AddressRange{"192.0.2.0/24", "2001:db8::/64"}}}
 	ad := v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "lan", Namespace: ns}}
@@ -89,7 +91,7 @@ func cluster() *doctor.Snapshot {
 		Nodes:          []corev1.Node{node("n1"), node("n2"), node("cp", v1alpha1.LabelExcludeFromLB)},
 		Pools:          []v1alpha1.IPAddressPool{pool},
 		Advertisements: []v1alpha1.L2Advertisement{ad},
-		Services:       []corev1.Service{web, dns, dnsTCP, db, gone, dual, fresh},
+		Services:       []corev1.Service{web, dns, dnsTCP, db, gone, dual, fresh, api},
 		Leases: []coordinationv1.Lease{
 			nodeLease("n1", time.Second, "52:54:00:00:00:01"),
 			nodeLease("n2", time.Second, "52:54:00:00:00:02,52:54:00:00:00:22"),
@@ -98,6 +100,7 @@ func cluster() *doctor.Snapshot {
 			vipLease("vip-192.0.2.11", "n1", time.Hour, 0, nil),
 			vipLease("vip-192.0.2.12", "", 3*time.Minute, 1, map[string]string{election.AnnotationReleasedBy: "n1"}),
 			vipLease("vip-192.0.2.13", "n3", 2*time.Hour, 0, nil),
+			vipLease("vip-192.0.2.15", "", time.Minute, 4, map[string]string{election.AnnotationReleasedBy: "n2"}),
 		},
 		Events: []corev1.Event{
 			ev(speaker.EventReleased, corev1.EventTypeNormal, "web", "n1", "node n1 stopped announcing 192.0.2.10: shutdown: the speaker is shutting down; another node takes over", 5*time.Minute),
@@ -105,6 +108,10 @@ func cluster() *doctor.Snapshot {
 			ev(speaker.EventAnnouncing, corev1.EventTypeNormal, "web", "n2", "announcing 192.0.2.10 from node n2 on eth0, eth1", 5*time.Minute),
 			ev(speaker.EventReleased, corev1.EventTypeNormal, "db", "n1", "node n1 stopped announcing 192.0.2.12: noLocalEndpoint: no ready endpoint", 3*time.Minute),
 			ev(speaker.EventReleased, corev1.EventTypeNormal, "db", "n2", "node n2 stopped announcing 192.0.2.12: takenOver: node n1 holds its lease now", 30*time.Minute),
+			ev(speaker.EventReleased, corev1.EventTypeNormal, "web", "n2", "node n2 stopped announcing 192.0.2.10: takenOver: node n1 holds its lease now", 40*time.Minute),
+			ev(speaker.EventAnnouncing, corev1.EventTypeNormal, "web", "n2", "announcing 192.0.2.10 from node n2 on eth5", 2*time.Hour),
+			ev(speaker.EventAnnouncing, corev1.EventTypeNormal, "dns", "n2", "announcing 192.0.2.11 from node n2 on eth7", 2*time.Hour),
+			ev(speaker.EventReleased, corev1.EventTypeNormal, "api", "n1", "node n1 stopped announcing 192.0.2.15: shutdown: the speaker is shutting down", 30*time.Minute),
 			ev("Scheduled", corev1.EventTypeNormal, "web", "n2", "not ours", time.Minute),
 		},
 	}
@@ -121,7 +128,7 @@ func TestBuild(t *testing.T) {
 		got  any
 		want any
 	}{
-		{"groups", len(r.Groups), 5},
+		{"groups", len(r.Groups), 6},
 		{"shared IP: one group, two Services", strings.Join(byLease["vip-192.0.2.11"].Services, " "), "default/dns default/dns-tcp"},
 		{"pool of each IP", strings.Join(byLease["vip-192.0.2.14"].Pools, " "), "lan lan"},
 		{"dual-stack IPs", strings.Join(byLease["vip-192.0.2.14"].IPs, " "), "192.0.2.14 2001:db8::14"},
@@ -135,6 +142,9 @@ func TestBuild(t *testing.T) {
 		{"last handover reason parsed from Released", byLease["vip-192.0.2.10"].LastHandover.Reason, "shutdown"},
 		{"announced: no node reasons", len(byLease["vip-192.0.2.10"].Nodes), 0},
 		{"no handover recorded, none ever", byLease["vip-192.0.2.11"].LastHandover == nil, true},
+		{"another node's Announcing Event says nothing of the holder's interfaces", byLease["vip-192.0.2.11"].Interfaces.Event, ""},
+		{"released by a node whose Released Event is gone: not an older node's Event", byLease["vip-192.0.2.15"].LastHandover.From, "n2"},
+		{"released by a node whose Released Event is gone: reason unknown", byLease["vip-192.0.2.15"].LastHandover.Reason, ReasonUnknown},
 		{"released", byLease["vip-192.0.2.12"].State, StateReleased},
 		{"released: the releaser's Event, not an older one", byLease["vip-192.0.2.12"].LastHandover.Reason, "noLocalEndpoint"},
 		{"released: every node's decision", len(byLease["vip-192.0.2.12"].Nodes), 3},
@@ -171,7 +181,7 @@ func TestBuildFilter(t *testing.T) {
 		filter string
 		want   []string // leases
 	}{
-		{"", []string{"vip-192.0.2.10", "vip-192.0.2.11", "vip-192.0.2.12", "vip-192.0.2.13", "vip-192.0.2.14"}},
+		{"", []string{"vip-192.0.2.10", "vip-192.0.2.11", "vip-192.0.2.12", "vip-192.0.2.13", "vip-192.0.2.14", "vip-192.0.2.15"}},
 		{"default/web", []string{"vip-192.0.2.10"}},
 		{"dns-tcp", []string{"vip-192.0.2.11"}},
 		{"other/web", nil},
@@ -194,6 +204,8 @@ func TestReleasedReason(t *testing.T) {
 		"node n1 stopped announcing 192.0.2.10, 2001:db8::10: fenced: node n2 was seen announcing": "fenced",
 		"node n1 stopped announcing 2001:db8::10: leaseLost":                                       "leaseLost",
 		"something else": ReasonUnknown,
+		"node n1 stopped announcing 192.0.2.10 for a while":  ReasonUnknown,
+		"node n1 stopped announcing 192.0.2.10: it was late": ReasonUnknown,
 	}
 	for msg, want := range tests {
 		if got := releasedReason(msg); got != want {

@@ -284,6 +284,10 @@ func Run(ctx context.Context, c Clients, o RunOptions, w io.Writer) error {
 		_, err := io.WriteString(w, sep+out)
 		return err
 	}
+	select { // the first rendering shows every change so far
+	case <-src.Changed():
+	default:
+	}
 	if err := render(); err != nil || !o.Watch {
 		return err
 	}

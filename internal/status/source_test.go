@@ -181,6 +181,7 @@ func TestRunWatch(t *testing.T) {
 		}
 	}
 	waitFor("the first table", func(s string) bool { return strings.Contains(s, "n2      eth0,eth1") })
+	time.Sleep(3 * settle) // what the first table showed has been rendered: only the update below may print again
 	l, err := kube.CoordinationV1().Leases(ns).Get(ctx, "vip-192.0.2.10", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
