@@ -27,6 +27,16 @@ help: ## list the targets
 build: ## build bin/leaselb
 	$(GOBUILD) -o $(BIN)/leaselb ./cmd/leaselb
 
+# `make install` puts leaselb and the kubectl plugin kubectl-leaselb (the
+# same binary: it runs as `kubectl leaselb` by its name) into
+# $(DESTDIR)$(PREFIX)/bin.
+PREFIX  ?= /usr/local
+.PHONY: install
+install: build ## install bin/leaselb as $(PREFIX)/bin/leaselb and $(PREFIX)/bin/kubectl-leaselb (PREFIX=/usr/local)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/leaselb $(DESTDIR)$(PREFIX)/bin/leaselb
+	install -m 0755 $(BIN)/leaselb $(DESTDIR)$(PREFIX)/bin/kubectl-leaselb
+
 # CI cannot run docker, so it checks the image's build stage by building the
 # same static binary with the same flags (the Dockerfile copies GOBUILD's
 # flags; manifests/manifests_test.go checks that they match).
@@ -107,7 +117,9 @@ push: image ## push the image as built (digests kept) to IMAGE=registry/leaselb:
 # A release: the image as one OCI layout tarball (users without a registry
 # import it into each node's containerd), the three binaries (leaselb
 # doctor runs on a laptop), the one-file install pinned to the image's
-# digest, and checksums over all of it. The manifest is kustomize's
+# digest, and checksums over all of it. Each platform's binary ships twice:
+# leaselb-<platform> and kubectl-leaselb-<platform> (the kubectl plugin,
+# the same bytes under the name kubectl looks for). The manifest is kustomize's
 # rendering of a temporary copy of manifests/ whose image is set, with
 # `kustomize edit set image`, to $(IMAGE)@<digest>.
 DIST := $(CURDIR)/dist
@@ -122,14 +134,15 @@ release: release-check cross $(IMAGETOOL) $(KUSTOMIZE) ## VERSION=vX.Y.Z: dist/ 
 	@rm -rf $(DIST); mkdir -p $(DIST) $(BIN)/image
 	@d=$$($(call build-image,$(IMAGE),$(BIN),$(BIN)/image/leaselb,$(BIN)/image/leaselb.tar)); \
 	cp $(BIN)/image/leaselb.tar $(DIST)/leaselb.tar; \
-	for p in $(IMAGE_PLATFORMS); do cp $(BIN)/$${p//\//_}/leaselb $(DIST)/leaselb-$${p//\//-}; done; \
+	for p in $(IMAGE_PLATFORMS); do cp $(BIN)/$${p//\//_}/leaselb $(DIST)/leaselb-$${p//\//-}; \
+		cp $(BIN)/$${p//\//_}/leaselb $(DIST)/kubectl-leaselb-$${p//\//-}; done; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cp -r manifests "$$tmp/"; \
 	(cd "$$tmp/manifests" && $(KUSTOMIZE) edit set image $(IMAGE_REPO)=$(IMAGE)@$$d); \
 	$(call render-manifests,$$tmp/manifests) > $(DIST)/leaselb.yaml; \
 	n=$$(grep -c "image: $(IMAGE)@$$d$$" $(DIST)/leaselb.yaml || true); \
 	if [ "$$n" != 2 ] || grep -E "image: .*$(IMAGE_REPO):[^@]*$$" $(DIST)/leaselb.yaml; then \
 		echo "release: dist/leaselb.yaml should name $(IMAGE)@$$d in its 2 containers, found $$n" >&2; exit 1; fi; \
-	(cd $(DIST) && sha256sum leaselb.tar leaselb-linux-* leaselb.yaml > SHA256SUMS); \
+	(cd $(DIST) && sha256sum leaselb.tar leaselb-linux-* kubectl-leaselb-linux-* leaselb.yaml > SHA256SUMS); \
 	echo "$(IMAGE)@$$d"; ls -l $(DIST)
 
 ##@ Lab images

@@ -1,8 +1,10 @@
 // Command leaselb is the one binary of leaselb: the controller that hands
 // out IPs, the speaker that announces them from one node at a time,
-// doctor, which checks a cluster for what breaks layer-2 mode, and convert,
-// which turns MetalLB's configuration into leaselb's. This package
-// only parses flags and wires the parts together.
+// doctor, which checks a cluster for what breaks layer-2 mode, status,
+// which shows who answers for what, and convert, which turns MetalLB's
+// configuration into leaselb's. Installed (or linked) as kubectl-leaselb
+// it is the kubectl plugin `kubectl leaselb`, with the same commands. This
+// package only parses flags and wires the parts together.
 package main
 
 import (
@@ -12,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -26,16 +30,31 @@ var subcommands = []subcommand{
 	{"controller", "assign IPs from IPAddressPools to LoadBalancer Services", runController},
 	{"speaker", "announce this node's VIPs on the local network (runs on every node)", runSpeaker},
 	{"doctor", "check a cluster for what breaks layer-2 load balancing, and say how to fix it", runDoctor},
+	{"status", "show which node answers for each LoadBalancer IP, since when, the last handover and why", runStatus},
 	{"convert", "convert MetalLB's layer-2 configuration into leaselb objects, and say what cannot carry over", runConvert},
 	{"version", "print the version, commit and Go version", runVersion},
 }
 
+// progName is how the user called us: "leaselb", or "kubectl leaselb"
+// when the binary runs as the kubectl plugin kubectl-leaselb.
+var progName = programName(os.Args[0])
+
+// programName maps the binary's name to the command a person typed: kubectl
+// runs a plugin named kubectl-leaselb for `kubectl leaselb`.
+func programName(arg0 string) string {
+	base := strings.TrimSuffix(filepath.Base(arg0), ".exe")
+	if base == "kubectl-leaselb" {
+		return "kubectl leaselb"
+	}
+	return "leaselb"
+}
+
 func usage() {
-	fmt.Fprintf(os.Stderr, "Usage: leaselb <command> [flags]\n\nCommands:\n")
+	fmt.Fprintf(os.Stderr, "Usage: %s <command> [flags]\n\nCommands:\n", progName)
 	for _, c := range subcommands {
 		fmt.Fprintf(os.Stderr, "  %-11s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nRun 'leaselb <command> -h' for a command's flags.\n")
+	fmt.Fprintf(os.Stderr, "\nRun '%s <command> -h' for a command's flags.\n", progName)
 }
 
 func main() {
@@ -65,12 +84,12 @@ func main() {
 			os.Exit(int(ex))
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "leaselb %s: %v\n", name, err)
+			fmt.Fprintf(os.Stderr, "%s %s: %v\n", progName, name, err)
 			os.Exit(1)
 		}
 		return
 	}
-	fmt.Fprintf(os.Stderr, "leaselb: unknown command %q\n\n", name)
+	fmt.Fprintf(os.Stderr, "%s: unknown command %q\n\n", progName, name)
 	usage()
 	os.Exit(2)
 }

@@ -225,15 +225,13 @@ func nodeReady(n *corev1.Node) bool {
 }
 
 // announcingNodes are the nodes that may announce at all: Linux nodes not
-// labelled node.kubernetes.io/exclude-from-external-load-balancers.
+// labelled node.kubernetes.io/exclude-from-external-load-balancers, or all
+// Linux nodes when the speakers run with --ignore-exclude-label.
 func announcingNodes(s *Snapshot) []*corev1.Node {
+	ignore := SpeakerFlagsOf(s.Speaker).IgnoreExcludeLabel
 	var out []*corev1.Node
-	for i := range s.Nodes {
-		n := &s.Nodes[i]
-		if os, ok := n.Labels[corev1.LabelOSStable]; ok && os != "linux" {
-			continue
-		}
-		if _, ok := n.Labels[v1alpha1.LabelExcludeFromLB]; ok {
+	for _, n := range SpeakerNodes(s) {
+		if _, ok := n.Labels[v1alpha1.LabelExcludeFromLB]; ok && !ignore {
 			continue
 		}
 		out = append(out, n)
@@ -302,7 +300,7 @@ func checkSpeakers(s *Snapshot, _ Options) []Finding {
 	if len(nodes) == 0 {
 		return []Finding{{Check: check, Severity: Fail,
 			Message: "every node is labelled " + v1alpha1.LabelExcludeFromLB + " (or is not Linux): no node may announce a VIP",
-			Fix:     "kubectl label node <node> " + v1alpha1.LabelExcludeFromLB + "-"}}
+			Fix:     ignoreExcludeFix(s)}}
 	}
 	var out []Finding
 	running := 0
@@ -354,6 +352,53 @@ func checkSpeakers(s *Snapshot, _ Options) []Finding {
 			Message: fmt.Sprintf("a speaker runs on each of the %d node(s) that may announce", len(nodes))}}, out...)
 	}
 	return out
+}
+
+// ignoreExcludeFix says how to let labelled nodes announce.
+func ignoreExcludeFix(s *Snapshot) string {
+	return fmt.Sprintf("let labelled nodes announce: run the speakers with --ignore-exclude-label\n"+
+		"  helm upgrade leaselb <chart> --reuse-values --set speaker.ignoreExcludeLabel=true\n"+
+		"  # or: kubectl -n %s edit daemonset %s   (add - --ignore-exclude-label to the speaker's args)\n"+
+		"or take the label off a node: kubectl label node <node> %s-", s.Namespace, SpeakerDaemonSet, v1alpha1.LabelExcludeFromLB)
+}
+
+// checkExcludeLabel catches the cluster where every node that runs a
+// speaker carries node.kubernetes.io/exclude-from-external-load-balancers:
+// kubeadm labels control-plane nodes so, and a single-node or
+// control-plane-only homelab then gets no VIP announced, silently.
+func checkExcludeLabel(s *Snapshot, _ Options) []Finding {
+	const check = "exclude-label"
+	if f := unreadable(check, s, SourceNodes, SourcePods, SourceLeases); f != nil {
+		return f
+	}
+	flags := SpeakerFlagsOf(s.Speaker)
+	var running, labelled []string
+	for _, n := range SpeakerNodes(s) {
+		if alive, _ := speakerAlive(s, n.Name); !alive {
+			continue
+		}
+		running = append(running, n.Name)
+		if _, ok := n.Labels[v1alpha1.LabelExcludeFromLB]; ok {
+			labelled = append(labelled, n.Name)
+		}
+	}
+	switch {
+	case len(labelled) == 0:
+		return []Finding{{Check: check, Severity: OK,
+			Message: fmt.Sprintf("no node that runs a speaker is labelled %s", v1alpha1.LabelExcludeFromLB)}}
+	case flags.IgnoreExcludeLabel:
+		return []Finding{{Check: check, Severity: OK,
+			Message: fmt.Sprintf("the speakers run with --ignore-exclude-label, so the labelled node(s) %s announce too", strings.Join(labelled, ", "))}}
+	case len(labelled) == len(running):
+		return []Finding{{Check: check, Severity: Fail,
+			Message: fmt.Sprintf("every node that runs a speaker (%s) is labelled %s (kubeadm labels control-plane nodes so) and the speakers do not run with --ignore-exclude-label: no node may announce a VIP",
+				strings.Join(running, ", "), v1alpha1.LabelExcludeFromLB),
+			Fix: ignoreExcludeFix(s)}}
+	default:
+		return []Finding{{Check: check, Severity: OK,
+			Message: fmt.Sprintf("node(s) %s are labelled %s and do not announce; %d other node(s) with a speaker do",
+				strings.Join(labelled, ", "), v1alpha1.LabelExcludeFromLB, len(running)-len(labelled))}}
+	}
 }
 
 func checkPools(s *Snapshot, _ Options) []Finding {
@@ -693,28 +738,6 @@ func checkServiceIPs(s *Snapshot, o Options) []Finding {
 	return out
 }
 
-// speakerNodes are the nodes a speaker may run on (Linux), the ones whose
-// decision doctor reports. Unlike announcingNodes it keeps excluded nodes:
-// the speaker's own decision says why they may not announce.
-func speakerNodes(s *Snapshot) []*corev1.Node {
-	var out []*corev1.Node
-	for i := range s.Nodes {
-		n := &s.Nodes[i]
-		if os, ok := n.Labels[corev1.LabelOSStable]; ok && os != "linux" {
-			continue
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
-// world is the speaker's view of the cluster built from the snapshot, so
-// that doctor asks speaker.World.Decide instead of re-deriving candidacy.
-func world(s *Snapshot) *speaker.World {
-	return speaker.NewWorld(speaker.Inputs{Nodes: speakerNodes(s), Pools: pointers(s.Pools),
-		Advertisements: pointers(s.Advertisements), EndpointSlices: pointers(s.EndpointSlices)})
-}
-
 // pointers returns pointers to the elements of list, in order.
 func pointers[T any](list []T) []*T {
 	out := make([]*T, len(list))
@@ -801,7 +824,7 @@ func checkVIPHolders(s *Snapshot, o Options) []Finding {
 		return f
 	}
 	groups, _ := speaker.Groups(pointers(s.Services), o.RequireClass)
-	w := world(s)
+	w := World(s)
 	var out []Finding
 	held := 0
 	for _, g := range groups {
@@ -827,16 +850,14 @@ func checkVIPHolders(s *Snapshot, o Options) []Finding {
 				Message: "no node announces it: lease " + g.Name + " has no holder" + released + ": " + why})
 			continue
 		}
-		nl := findLease(s, election.NodeLeaseName(holder))
+		nl, age, fresh := HolderLease(s, holder)
 		if nl == nil {
 			out = append(out, Finding{Check: check, Severity: Fail, Object: obj,
 				Message: fmt.Sprintf("lease %s names holder %s, which has no node lease %s: nobody announces it", g.Name, holder, election.NodeLeaseName(holder)),
 				Fix:     "kubectl -n " + s.Namespace + " get leases; check the speaker on " + holder})
 			continue
 		}
-		age, ok := leaseAge(s, nl)
-		limit := leaseDuration(nl, election.DefaultNodeLeaseDuration) + holderSlack
-		if !ok || age > limit {
+		if !fresh {
 			out = append(out, Finding{Check: check, Severity: Fail, Object: obj,
 				Message: fmt.Sprintf("held by %s, whose node lease was last renewed %s ago (duration %s): that speaker is gone and no other node took over",
 					holder, age.Round(time.Second), leaseDuration(nl, election.DefaultNodeLeaseDuration)),

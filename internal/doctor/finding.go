@@ -66,6 +66,7 @@ var Checks = []Check{
 	{"crds", "the IPAddressPool and L2Advertisement CRDs are installed", checkCRDs},
 	{"controller", "a controller replica is running and leading", checkController},
 	{"speakers", "a speaker runs on every node that may announce", checkSpeakers},
+	{"exclude-label", "not every node with a speaker is excluded from load balancing (kubeadm's control-plane label)", checkExcludeLabel},
 	{"pools", "there are pools, and the controller finds them valid", checkPools},
 	{"pool-subnet", "every pool is in the subnet of some node's address", checkPoolSubnets},
 	{"advertisements", "every pool is covered by an L2Advertisement that selects a node", checkAdvertisements},
