@@ -124,6 +124,24 @@ func TestWalkthrough(t *testing.T) {
 	}
 	curl, err := l.Curl(ctx, ips[0], 8080)
 	t.Logf("curl %s:8080 -> %q %v", ips[0], strings.TrimSpace(curl), err)
+
+	// Who answers for what, as a person asks it: `leaselb status` names the
+	// holder of both IPs (through the real API server: field selectors,
+	// watches, RBAC-free admin here).
+	out, err = lab.NetnsExec(ctx, l.Hosts["client"].NS, l.Bin("leaselb"), "status", "--kubeconfig", l.AdminKubeconfig(), "default/almighty")
+	t.Logf("leaselb status default/almighty:\n%s", out)
+	if err != nil {
+		t.Fatalf("leaselb status: %v", err)
+	}
+	var row string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "default/almighty ") {
+			row = line
+		}
+	}
+	if !strings.Contains(row, ips[0]) || !strings.Contains(row, ips[1]) || !strings.Contains(row, " "+h+" ") {
+		t.Errorf("leaselb status row %q: want both IPs %v and the holder %s", row, ips, h)
+	}
 }
 
 // TestLocalTrafficPolicyFollowsThePod: with externalTrafficPolicy Local only
