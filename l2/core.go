@@ -383,14 +383,20 @@ func unsolicitedNA(p *ifaceView, ip netip.Addr) ([]byte, error) {
 // the address this node answers as, and some tools (ndisc6) ignore answers
 // from any other source.
 func ndpFrame(p *ifaceView, m *ndp.NeighborAdvertisement, dst netip.Addr, dstMAC net.HardwareAddr) ([]byte, error) {
-	src := m.TargetAddress
-	body, err := ndp.MarshalMessageChecksum(m, src.WithZone(""), dst)
+	return ndpFrameFor(m, m.TargetAddress.WithZone(""), dst, p.mac, dstMAC)
+}
+
+// ndpFrameFor is the Ethernet frame of the NDP message m from src to dst
+// (IPv6 header with hop limit 255, as RFC 4861 requires, and the ICMPv6
+// checksum), sent from srcMAC to dstMAC.
+func ndpFrameFor(m ndp.Message, src, dst netip.Addr, srcMAC, dstMAC net.HardwareAddr) ([]byte, error) {
+	body, err := ndp.MarshalMessageChecksum(m, src, dst)
 	if err != nil {
 		return nil, err
 	}
 	frame := make([]byte, ethHeaderLen+ipv6HeaderLen+len(body))
 	copy(frame[0:6], dstMAC)
-	copy(frame[6:12], p.mac)
+	copy(frame[6:12], srcMAC)
 	binary.BigEndian.PutUint16(frame[12:14], etherTypeIPv6)
 	ip6 := frame[ethHeaderLen:]
 	ip6[0] = 6 << 4

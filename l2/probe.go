@@ -368,24 +368,7 @@ func probeFrame(l Link, ip netip.Addr, mac net.HardwareAddr) ([]byte, error) {
 		TargetAddress: ip,
 		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: l.MAC}},
 	}
-	body, err := ndp.MarshalMessageChecksum(ns, src, ip)
-	if err != nil {
-		return nil, err
-	}
-	frame := make([]byte, ethHeaderLen+ipv6HeaderLen+len(body))
-	copy(frame[0:6], mac)
-	copy(frame[6:12], l.MAC)
-	binary.BigEndian.PutUint16(frame[12:14], etherTypeIPv6)
-	ip6 := frame[ethHeaderLen:]
-	ip6[0] = 6 << 4
-	binary.BigEndian.PutUint16(ip6[4:6], uint16(len(body)))
-	ip6[6] = protoICMPv6
-	ip6[7] = ndp.HopLimit
-	s16, d16 := src.As16(), ip.As16()
-	copy(ip6[8:24], s16[:])
-	copy(ip6[24:40], d16[:])
-	copy(ip6[ipv6HeaderLen:], body)
-	return frame, nil
+	return ndpFrameFor(ns, src, ip, l.MAC, mac)
 }
 
 // linkLocal returns the EUI-64 link-local address of mac (RFC 4291,

@@ -666,7 +666,9 @@ func checkAdvertisements(s *Snapshot, _ Options) []Finding {
 	return out
 }
 
-func eventTime(e *corev1.Event) time.Time {
+// EventTime is when an Event last happened: its series' last observation,
+// else its last timestamp, its event time, its first timestamp.
+func EventTime(e *corev1.Event) time.Time {
 	switch {
 	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
 		return e.Series.LastObservedTime.Time
@@ -690,7 +692,7 @@ func lastEvent(s *Snapshot, svc *corev1.Service, reason string) *corev1.Event {
 		if e.InvolvedObject.UID != "" && svc.UID != "" && e.InvolvedObject.UID != svc.UID {
 			continue // about an earlier Service of the same name
 		}
-		if best == nil || eventTime(e).After(eventTime(best)) {
+		if best == nil || EventTime(e).After(EventTime(best)) {
 			best = e
 		}
 	}
@@ -896,7 +898,7 @@ func checkConflicts(s *Snapshot, _ Options) []Finding {
 		if count < 1 {
 			count = 1
 		}
-		ago := s.Now.Sub(eventTime(e)).Round(time.Second)
+		ago := s.Now.Sub(EventTime(e)).Round(time.Second)
 		out = append(out, Finding{Check: check, Severity: Fail,
 			Object:  objName(e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name),
 			Message: fmt.Sprintf("%s (seen %d time(s), last %s ago, reported by %s)", e.Message, count, ago, eventSource(e)),

@@ -272,21 +272,8 @@ func speakerEvents(s *doctor.Snapshot, g speaker.Group) []*corev1.Event {
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b *corev1.Event) int { return eventTime(b).Compare(eventTime(a)) })
+	slices.SortStableFunc(out, func(a, b *corev1.Event) int { return doctor.EventTime(b).Compare(doctor.EventTime(a)) })
 	return out
-}
-
-func eventTime(e *corev1.Event) time.Time {
-	switch {
-	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
-		return e.Series.LastObservedTime.Time
-	case !e.LastTimestamp.IsZero():
-		return e.LastTimestamp.Time
-	case !e.EventTime.IsZero():
-		return e.EventTime.Time
-	default:
-		return e.FirstTimestamp.Time
-	}
 }
 
 // eventNode is the node whose speaker wrote e (the recorder's Source.Host).
@@ -364,7 +351,7 @@ func handover(lease *coordinationv1.Lease, holder string, transitions int32, eve
 		if holder == "" && by != "" && from != by {
 			continue // the lease says who released it last; an older Event of another node is not that
 		}
-		t := eventTime(e)
+		t := doctor.EventTime(e)
 		return &Handover{From: from, Reason: releasedReason(e.Message), Message: e.Message, Time: &t}
 	}
 	switch {
