@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -196,4 +197,24 @@ func (l *Lab) ControllerLeader(ctx context.Context) string {
 		return ""
 	}
 	return *lease.Spec.HolderIdentity
+}
+
+// ReadyEndpointsOn counts the ready endpoints of the Service (in default)
+// that run on node, per its EndpointSlices.
+func (l *Lab) ReadyEndpointsOn(ctx context.Context, svc, node string) int {
+	slices, err := l.Client.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{
+		LabelSelector: discoveryv1.LabelServiceName + "=" + svc,
+	})
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			if e.NodeName != nil && *e.NodeName == node && (e.Conditions.Ready == nil || *e.Conditions.Ready) {
+				n++
+			}
+		}
+	}
+	return n
 }
