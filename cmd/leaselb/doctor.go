@@ -8,10 +8,8 @@ import (
 	"os"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
 	"github.com/leaselb/leaselb/internal/daemon"
 	"github.com/leaselb/leaselb/internal/doctor"
 )
@@ -72,22 +70,14 @@ func runDoctor(ctx context.Context, args []string) error {
 	}
 	cfg.UserAgent = "leaselb-doctor/" + version
 	cfg.Timeout = *timeout
-	kube, err := kubernetes.NewForConfig(cfg)
+	clients, err := doctor.ClientsFor(cfg)
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
-	}
-	lb, err := versioned.NewForConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("leaselb client: %w", err)
-	}
-	serverTime, err := doctor.ServerTimeFrom(cfg)
-	if err != nil {
-		return fmt.Errorf("http client: %w", err)
+		return err
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	snap, err := doctor.Gather(ctx, doctor.Clients{Kube: kube, Leaselb: lb, ServerTime: serverTime}, ns)
+	snap, err := doctor.Gather(ctx, clients, ns)
 	if err != nil {
 		if errors.Is(err, doctor.ErrUnreachable) {
 			fmt.Fprintf(os.Stderr, "leaselb %v\n", err)

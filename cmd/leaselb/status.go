@@ -9,10 +9,8 @@ import (
 	"os"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
 	"github.com/leaselb/leaselb/internal/daemon"
 	"github.com/leaselb/leaselb/internal/doctor"
 	"github.com/leaselb/leaselb/internal/status"
@@ -96,19 +94,11 @@ func runStatus(ctx context.Context, args []string) error {
 		return exitError(statusExitUnreachable)
 	}
 	cfg.UserAgent = "leaselb-status/" + version
-	kube, err := kubernetes.NewForConfig(cfg)
+	clients, err := doctor.ClientsFor(cfg)
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return err
 	}
-	lb, err := versioned.NewForConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("leaselb client: %w", err)
-	}
-	serverTime, err := doctor.ServerTimeFrom(cfg)
-	if err != nil {
-		return fmt.Errorf("http client: %w", err)
-	}
-	err = status.Run(ctx, status.Clients{Kube: kube, Leaselb: lb, ServerTime: serverTime}, f.run, os.Stdout)
+	err = status.Run(ctx, clients, f.run, os.Stdout)
 	if errors.Is(err, status.ErrUnreachable) {
 		fmt.Fprintf(os.Stderr, "%s %v\n", progName, err)
 		return exitError(statusExitUnreachable)

@@ -26,6 +26,24 @@ type Clients struct {
 	ServerTime func(context.Context) (time.Time, error)
 }
 
+// ClientsFor builds the clients of cfg: Kubernetes, leaselb and the API
+// server's clock.
+func ClientsFor(cfg *rest.Config) (Clients, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("kubernetes client: %w", err)
+	}
+	lb, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("leaselb client: %w", err)
+	}
+	serverTime, err := ServerTimeFrom(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("http client: %w", err)
+	}
+	return Clients{Kube: kube, Leaselb: lb, ServerTime: serverTime}, nil
+}
+
 // ServerTimeFrom returns a ServerTime that reads the Date header of a
 // GET /version with cfg.
 func ServerTimeFrom(cfg *rest.Config) (func(context.Context) (time.Time, error), error) {

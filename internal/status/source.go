@@ -18,26 +18,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/leaselb/leaselb/api/v1alpha1"
-	lbclient "github.com/leaselb/leaselb/internal/client/clientset/versioned"
 	lbinformers "github.com/leaselb/leaselb/internal/client/informers/externalversions"
 	"github.com/leaselb/leaselb/internal/doctor"
 	"github.com/leaselb/leaselb/internal/speaker"
 )
 
-// Clients are what a Source reads through. Every read is a list or a watch
-// that manifests/examples/doctor-rbac.yaml grants, plus one get of the
-// speaker DaemonSet.
-type Clients struct {
-	Kube    kubernetes.Interface
-	Leaselb lbclient.Interface
-	// ServerTime returns the API server's clock; nil means this machine's.
-	// It is read once: the Source keeps the offset.
-	ServerTime func(context.Context) (time.Time, error)
-}
+// Clients are the API clients status reads through: doctor's, since both
+// read the same snapshot.
+type Clients = doctor.Clients
 
 // ErrUnreachable wraps Start's error when the API server does not answer.
 var ErrUnreachable = errors.New("status: cannot reach the API server")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/cli"
 
 	"github.com/leaselb/leaselb/hack/tools/chartcheck"
@@ -57,14 +58,7 @@ func template(args []string) error {
 	var set sets
 	fs.Var(&set, "set", "a value, as helm's --set (repeatable)")
 	_ = fs.Parse(args)
-	if fs.NArg() != 1 {
-		return fmt.Errorf("want one chart directory, got %q", fs.Args())
-	}
-	ch, err := chartcheck.Load(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	vals, err := chartcheck.ParseSets(set)
+	ch, vals, err := chartAndValues(fs, set)
 	if err != nil {
 		return err
 	}
@@ -123,14 +117,7 @@ func install(args []string) error {
 	var set sets
 	fs.Var(&set, "set", "a value, as helm's --set (repeatable)")
 	_ = fs.Parse(args)
-	if fs.NArg() != 1 {
-		return fmt.Errorf("want one chart directory, got %q", fs.Args())
-	}
-	ch, err := chartcheck.Load(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	vals, err := chartcheck.ParseSets(set)
+	ch, vals, err := chartAndValues(fs, set)
 	if err != nil {
 		return err
 	}
@@ -169,4 +156,21 @@ func uninstall(args []string) error {
 	}
 	fmt.Printf("release %s uninstalled; kept: %s\n", releaseName, strings.TrimSpace(res.Info))
 	return nil
+}
+
+// chartAndValues loads the one chart directory named on the command line
+// and parses the --set values.
+func chartAndValues(fs *flag.FlagSet, set sets) (*chart.Chart, map[string]any, error) {
+	if fs.NArg() != 1 {
+		return nil, nil, fmt.Errorf("want one chart directory, got %q", fs.Args())
+	}
+	ch, err := chartcheck.Load(fs.Arg(0))
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, err := chartcheck.ParseSets(set)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ch, vals, nil
 }
