@@ -189,10 +189,10 @@ type core struct {
 	// wireCheck turns on the wire check: suspects are reported for probing
 	// and a holder silent on the wire may be taken after WireLapse.
 	wireCheck bool
-	// silent maps a node to when the first of the unanswered probes that
-	// made the speaker call it silent on the wire was sent (WireSilent).
-	// A reply (WireAlive) or a change of its node lease removes it.
-	silent map[string]time.Time
+	// silent maps a node to the speaker's last report that it is silent on
+	// the wire (WireSilent). A reply (WireAlive) or a change of its node
+	// lease removes it.
+	silent map[string]silence
 	// suspects is the last plan's list of holders to probe.
 	suspects []Suspect
 
@@ -208,7 +208,7 @@ func newCore(node string, t Timing) *core {
 		nodes:  map[string]*nodeState{},
 		held:   map[string]heldGroup{},
 		own:    ownLease{sends: map[string]time.Time{}},
-		silent: map[string]time.Time{},
+		silent: map[string]silence{},
 	}
 }
 
@@ -367,11 +367,19 @@ func (c *core) expired(holder string, now time.Time) (exp bool, again, echoAfter
 	return true, time.Time{}, time.Time{}
 }
 
+// silence is a report that a node answered none of the probes sent to it
+// since since (the first of them, on our clock); host says that its node's
+// own address was probed too, every time, and did not answer either.
+type silence struct {
+	since time.Time
+	host  bool
+}
+
 // wireSilent records the speaker's report that node has not answered the
-// probes it sent since since (the first of them), on our clock.
-func (c *core) wireSilent(node string, since time.Time) {
-	if old, ok := c.silent[node]; !ok || since.After(old) {
-		c.silent[node] = since
+// probes it sent since since; the latest report counts.
+func (c *core) wireSilent(node string, since time.Time, host bool) {
+	if old, ok := c.silent[node]; !ok || !since.Before(old.since) {
+		c.silent[node] = silence{since: since, host: host}
 	}
 }
 
@@ -387,23 +395,28 @@ func (c *core) suspect(holder string, now time.Time) bool {
 }
 
 // wireGone is the wire check's rule, the only place the wire shortens a
-// wait: holder may be taken once its node lease has not been seen to change
-// for WireLapse, and the speaker reported it silent on the wire with probes
-// all sent after it had missed a renewal (at or after WireSuspect), and no
-// answer since. Like expired it demands the echo of a renewal of ours sent
-// after that point, so a lagging watch cannot make a renewing holder look
-// silent. Without a report it says nothing (again and echoAfter zero): the
-// full lapse applies.
+// wait: holder may be taken once the speaker reported it silent on the wire
+// with probes all sent after it had missed a renewal (at or after
+// WireSuspect), no answer since, and its node lease has not been seen to
+// change for WireLapse, or for HostLapse when its node's own address was
+// silent too (its kernel answers that, so a paused speaker is no dead
+// node). Like expired it demands the echo of a renewal of ours sent after
+// that point, so a lagging watch cannot make a renewing holder look silent.
+// Without a report it says nothing (again and echoAfter zero): the full
+// lapse applies.
 func (c *core) wireGone(holder string, now time.Time) (gone bool, again, echoAfter time.Time) {
 	if !c.wireCheck {
 		return false, time.Time{}, time.Time{}
 	}
-	since, ok := c.silent[holder]
+	rep, ok := c.silent[holder]
 	base := c.nodeBase(holder)
-	if !ok || since.Before(base.Add(c.t.WireSuspect)) {
+	if !ok || rep.since.Before(base.Add(c.t.WireSuspect)) {
 		return false, time.Time{}, time.Time{}
 	}
 	at := base.Add(c.t.WireLapse)
+	if rep.host {
+		at = base.Add(c.t.HostLapse)
+	}
 	if now.Before(at) {
 		return false, at, time.Time{}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,11 @@ const (
 	// SetNodeAnnotations), so every speaker can tell a successor's
 	// gratuitous ARP from a foreign host's: see NodeOfMAC.
 	AnnotationMACs = "leaselb.io/macs"
+	// AnnotationAddrs on a node lease lists the addresses of the node's
+	// announcing interfaces, comma-separated (the speaker sets it with
+	// AnnotationMACs): the wire check probes them, because the node's
+	// kernel answers for them even while its speaker is stopped.
+	AnnotationAddrs = "leaselb.io/addrs"
 	// AnnotationReleasedBy on a released VIP lease names the node that
 	// released it; the other candidates rank without it, so the next one
 	// claims at once.
@@ -139,6 +145,9 @@ type Suspect struct {
 	// (AnnotationMACs); empty when it lists none, and then nothing can be
 	// probed.
 	MACs []net.HardwareAddr
+	// Addrs are the holder's own addresses as its node lease lists them
+	// (AnnotationAddrs): its kernel answers for them.
+	Addrs []netip.Addr
 }
 
 // Held is a group this node holds.
@@ -379,11 +388,14 @@ func (e *Elector) Lost(group string) {
 
 // WireSilent reports that node, a suspect, answered none of the last probes
 // sent to it, the first of which was sent at since (on the Elector's
-// clock). The speaker decides how many probes make silence; the election
-// only uses the report if every one of them was sent after node missed a
-// renewal, and never before Timing.WireLapse.
-func (e *Elector) WireSilent(node string, since time.Time) {
-	e.push(func(c *core, _ time.Time) { c.wireSilent(node, since) })
+// clock); host says that each of them also probed one of the node's own
+// addresses (Suspect.Addrs), which its kernel answers even when its speaker
+// is stopped. The speaker decides how many probes make silence; the
+// election only uses the report if every one of them was sent after node
+// missed a renewal, and never before Timing.HostLapse (host) or
+// Timing.WireLapse.
+func (e *Elector) WireSilent(node string, since time.Time, host bool) {
+	e.push(func(c *core, _ time.Time) { c.wireSilent(node, since, host) })
 }
 
 // WireAlive reports that node answered a probe: it keeps its groups until
@@ -399,13 +411,16 @@ func (e *Elector) Suspects() []Suspect {
 	s := append([]Suspect(nil), e.suspects...)
 	e.snapMu.Unlock()
 	for i := range s {
-		s[i].MACs = e.nodeMACs(s[i].Node)
+		annots := e.nodeAnnotations(s[i].Node)
+		s[i].MACs = parseList(annots[AnnotationMACs], net.ParseMAC)
+		s[i].Addrs = parseList(annots[AnnotationAddrs], netip.ParseAddr)
 	}
 	return s
 }
 
-// nodeMACs returns the MACs node's node lease lists, as the cache shows it.
-func (e *Elector) nodeMACs(node string) []net.HardwareAddr {
+// nodeAnnotations returns the annotations of node's node lease, as the
+// cache shows it.
+func (e *Elector) nodeAnnotations(node string) map[string]string {
 	obj, exists, err := e.cfg.Leases.GetIndexer().GetByKey(e.cfg.Namespace + "/" + NodeLeaseName(node))
 	if err != nil || !exists {
 		return nil
@@ -414,10 +429,17 @@ func (e *Elector) nodeMACs(node string) []net.HardwareAddr {
 	if !ok {
 		return nil
 	}
-	var out []net.HardwareAddr
-	for _, m := range strings.Split(l.Annotations[AnnotationMACs], ",") {
-		if hw, err := net.ParseMAC(strings.TrimSpace(m)); err == nil {
-			out = append(out, hw)
+	return l.Annotations
+}
+
+// parseList parses a comma-separated annotation value, skipping what parse
+// rejects: a speaker of another version may publish more than this one
+// reads.
+func parseList[T any](v string, parse func(string) (T, error)) []T {
+	var out []T
+	for _, f := range strings.Split(v, ",") {
+		if x, err := parse(strings.TrimSpace(f)); err == nil {
+			out = append(out, x)
 		}
 	}
 	return out
@@ -521,7 +543,8 @@ func (e *Elector) Run(ctx context.Context) error {
 		zap.Duration("rankStep", e.cfg.RankStep),
 		zap.Bool("wireCheck", e.cfg.WireCheck),
 		zap.Duration("wireSuspect", e.cfg.WireSuspect),
-		zap.Duration("wireLapse", e.cfg.WireLapse))
+		zap.Duration("wireLapse", e.cfg.WireLapse),
+		zap.Duration("hostLapse", e.cfg.HostLapse))
 	var timer clock.Timer
 	var timerC <-chan time.Time
 	synced := false

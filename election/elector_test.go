@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -746,6 +747,22 @@ func TestNodeOfMACAndCacheCurrentSince(t *testing.T) {
 		}
 		if got := r.e.NodeOfMAC(mac); got != tc.want {
 			t.Errorf("NodeOfMAC(%s) = %q, want %q", tc.mac, got, tc.want)
+		}
+	}
+}
+
+// TestParseList: node lease annotations are read leniently, skipping what a
+// speaker of another version may write that this one cannot parse.
+func TestParseList(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"192.0.2.1", "192.0.2.1"},
+		{"192.0.2.1, 2001:db8::1", "192.0.2.1 2001:db8::1"},
+		{"192.0.2.1,bogus,,fe80::1%eth0", "192.0.2.1 fe80::1%eth0"},
+	} {
+		got := fmt.Sprint(parseList(tc.in, netip.ParseAddr))
+		if want := "[" + tc.want + "]"; got != want {
+			t.Errorf("parseList(%q) = %s, want %s", tc.in, got, want)
 		}
 	}
 }

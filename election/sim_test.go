@@ -119,7 +119,7 @@ type simProbe struct {
 // to each suspect, simProbeK unanswered in a row make it silent, and one
 // in simProbeLoss probes (or its answer) is lost.
 const (
-	simProbeEvery = 150 * time.Millisecond
+	simProbeEvery = 100 * time.Millisecond
 	simProbeK     = 3
 	simProbeLoss  = 10
 )
@@ -148,6 +148,10 @@ type sim struct {
 	// wire turns the wire check on: every core gets it, and every node
 	// probes its suspects.
 	wire bool
+	// host makes every probe also ask for the suspect's own address, which
+	// its kernel answers unless the node is down, even while its speaker is
+	// paused (Suspect.Addrs); silence is then reported with host set.
+	host bool
 
 	trace string // ELECTION_SIM_TRACE: a group whose every step is logged
 
@@ -395,7 +399,7 @@ func (s *sim) probeTick(n *simNode, gen int) {
 			if p.out {
 				p.misses++
 				if p.misses >= simProbeK {
-					n.core.wireSilent(t, p.first)
+					n.core.wireSilent(t, p.first, s.host)
 					silent = true
 				}
 			}
@@ -414,18 +418,15 @@ func (s *sim) probeTick(n *simNode, gen int) {
 
 // probe sends one probe from n to node t for group g: t answers if its
 // speaker runs and announces g (a paused one answers when it continues,
-// from its socket buffer); either frame may be lost.
+// from its socket buffer), and, with s.host, t's kernel answers for its own
+// address unless t is down; every frame may be lost.
 func (s *sim) probe(n *simNode, gen int, t, g string) {
 	s.probesSent++
 	m := s.node(t)
-	if m == nil || m.down || s.rng.IntN(simProbeLoss) == 0 {
+	if m == nil || m.down {
 		return
 	}
-	mgen := m.gen
-	s.onNode(m, s.dur(100*time.Microsecond, time.Millisecond), func() {
-		if m.gen != mgen || m.down || !m.announced[g] || s.rng.IntN(simProbeLoss) == 0 {
-			return
-		}
+	answer := func() {
 		s.onNode(n, s.dur(100*time.Microsecond, time.Millisecond), func() {
 			if n.gen != gen || n.down {
 				return
@@ -436,6 +437,23 @@ func (s *sim) probe(n *simNode, gen int, t, g string) {
 			n.core.wireAlive(t)
 			s.step(n)
 		})
+	}
+	if s.host && s.rng.IntN(simProbeLoss) != 0 {
+		s.after(s.dur(100*time.Microsecond, time.Millisecond), func() {
+			if !m.down && s.rng.IntN(simProbeLoss) != 0 {
+				answer()
+			}
+		})
+	}
+	if s.rng.IntN(simProbeLoss) == 0 {
+		return
+	}
+	mgen := m.gen
+	s.onNode(m, s.dur(100*time.Microsecond, time.Millisecond), func() {
+		if m.gen != mgen || m.down || !m.announced[g] || s.rng.IntN(simProbeLoss) == 0 {
+			return
+		}
+		answer()
 	})
 }
 
@@ -918,9 +936,23 @@ func (s *sim) checkLiveness() {
 	}
 }
 
-func runSim(t *testing.T, seed uint64, wire bool) *sim {
+// simWire is how a simulation runs the wire check.
+type simWire int
+
+const (
+	wireOff  simWire = iota
+	wireVIP          // probes for a VIP only, answered by the speaker
+	wireHost         // probes for a VIP and the node's own address
+)
+
+func (w simWire) String() string { return [...]string{"off", "vip", "host"}[w] }
+
+// set turns the wire check of s on or off as w says.
+func (w simWire) set(s *sim) { s.wire, s.host = w != wireOff, w == wireHost }
+
+func runSim(t *testing.T, seed uint64, wire simWire) *sim {
 	s := newSim(t, seed, 5)
-	s.wire = wire
+	wire.set(s)
 	for i := range 12 {
 		g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
 		s.groups[g] = s.randomCandidates()
@@ -970,7 +1002,7 @@ func TestSimulation(t *testing.T) {
 		}
 		seeds = []uint64{n}
 	}
-	for _, wire := range []bool{false, true} {
+	for _, wire := range []simWire{wireOff, wireVIP, wireHost} {
 		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("wire=%v/seed=%d", wire, seed), func(t *testing.T) {
 				s := runSim(t, seed, wire)
@@ -1071,17 +1103,21 @@ func TestSimulationAPIOutage(t *testing.T) {
 // bounds.
 //
 // With the wire check on, the top-ranked successor of a dead holder probes
-// it (a probe every 150 ms, one in ten lost) and claims at WireLapse instead
-// of NodeLeaseDuration.
+// it (a probe every 100 ms, one in ten lost) and claims at WireLapse
+// instead of NodeLeaseDuration, or at HostLapse when the node's own address
+// is probed too.
 func TestSimulationFailover(t *testing.T) {
-	for _, tc := range []struct{ graceful, wire bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+	for _, tc := range []struct {
+		graceful bool
+		wire     simWire
+	}{{false, wireOff}, {false, wireVIP}, {false, wireHost}, {true, wireOff}, {true, wireHost}} {
 		graceful := tc.graceful
 		t.Run(fmt.Sprintf("graceful=%v/wire=%v", graceful, tc.wire), func(t *testing.T) {
 			var gaps []time.Duration
 			for seed := range uint64(10) {
 				s := newSim(t, 100+seed, 5)
 				s.chaos = false
-				s.wire = tc.wire
+				tc.wire.set(s)
 				for i := range 20 {
 					g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
 					s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
@@ -1133,8 +1169,11 @@ func TestSimulationFailover(t *testing.T) {
 			p50, p99, worst := gaps[len(gaps)/2], gaps[len(gaps)*99/100], gaps[len(gaps)-1]
 			t.Logf("%d groups taken over: p50 %v, p99 %v, max %v", len(gaps), p50, p99, worst)
 			bound := DefaultNodeLeaseDuration + DefaultRankStep + 300*time.Millisecond
-			if tc.wire {
+			switch tc.wire {
+			case wireVIP:
 				bound = Timing{}.WithDefaults().WireLapse + 300*time.Millisecond
+			case wireHost:
+				bound = Timing{}.WithDefaults().HostLapse + 300*time.Millisecond
 			}
 			if graceful {
 				bound = 300 * time.Millisecond
@@ -1148,16 +1187,18 @@ func TestSimulationFailover(t *testing.T) {
 
 // TestSimulationPause stops a holder's speaker (SIGSTOP) for 700 ms at a
 // random point of its renewal period, with the wire check on: it answers
-// neither its node lease nor probes meanwhile, yet it must keep every group
-// (no claim won, no fencing), because WireLapse (1.5 s) exceeds the longest
-// gap a 700 ms pause leaves between two renewals seen (500 ms + 700 ms) with
-// room for the answers queued in its socket buffer to arrive. It also logs
-// how long a pause the wire check tolerates, found by stretching it.
+// neither its node lease nor probes for its VIPs meanwhile, yet it must keep
+// every group (no claim won, no fencing). Probing for VIPs only, because
+// WireLapse (1.5 s) exceeds the longest gap a 700 ms pause leaves between
+// two renewals seen (500 ms + 700 ms) with room for the answers queued in
+// its socket buffer to arrive; probing its node's address too, because its
+// kernel answers that throughout, so only the full lapse applies. It also
+// logs how long a pause each tolerates, found by stretching it.
 func TestSimulationPause(t *testing.T) {
-	setup := func(seed uint64) (*sim, *simNode) {
+	setup := func(seed uint64, wire simWire) (*sim, *simNode) {
 		s := newSim(t, 200+seed, 5)
 		s.chaos = false
-		s.wire = true
+		wire.set(s)
 		for i := range 20 {
 			g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
 			s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
@@ -1175,14 +1216,14 @@ func TestSimulationPause(t *testing.T) {
 		t.Fatalf("seed %d: nothing held", seed)
 		return nil, nil
 	}
-	moved := func(pause time.Duration, seeds uint64) (moves int) {
+	moved := func(wire simWire, pause, guaranteed time.Duration, seeds uint64) (moves int) {
 		for seed := range seeds {
-			s, victim := setup(seed)
+			s, victim := setup(seed, wire)
 			// A random phase of its renewal period; the worst is just
 			// before a renewal is due.
 			s.run(s.dur(0, s.tm.NodeLeaseRenew))
 			before, wins, fences := s.heldSets(), s.wins, s.fences
-			if pause > 700*time.Millisecond {
+			if pause > guaranteed {
 				// Beyond what the rule guarantees: a takeover is allowed.
 				victim.trouble = s.now
 			}
@@ -1198,10 +1239,22 @@ func TestSimulationPause(t *testing.T) {
 		return moves
 	}
 	const seeds = 40
-	if n := moved(700*time.Millisecond, seeds); n > 0 {
-		t.Errorf("a 700 ms pause of a holder moved groups in %d of %d runs, want none", n, seeds)
-	}
-	for _, p := range []time.Duration{900 * time.Millisecond, 1100 * time.Millisecond, 1300 * time.Millisecond, 1500 * time.Millisecond} {
-		t.Logf("pause %v: groups moved in %d of %d runs", p, moved(p, 20), 20)
+	for _, tc := range []struct {
+		wire       simWire
+		guaranteed time.Duration // the longest pause the rules promise to survive
+	}{
+		{wireVIP, 700 * time.Millisecond},
+		{wireHost, 1100 * time.Millisecond},
+	} {
+		t.Run(tc.wire.String(), func(t *testing.T) {
+			if n := moved(tc.wire, tc.guaranteed, tc.guaranteed, seeds); n > 0 {
+				t.Errorf("a %v pause of a holder moved groups in %d of %d runs, want none", tc.guaranteed, n, seeds)
+			}
+			for _, p := range []time.Duration{900 * time.Millisecond, 1100 * time.Millisecond, 1300 * time.Millisecond, 1500 * time.Millisecond, 1700 * time.Millisecond} {
+				if p > tc.guaranteed {
+					t.Logf("pause %v: groups moved in %d of %d runs", p, moved(tc.wire, p, tc.guaranteed, 20), 20)
+				}
+			}
+		})
 	}
 }

@@ -33,9 +33,10 @@ type Timing struct {
 	// WireSuspect is how long a holder's node lease may stay unchanged, on
 	// the observer's clock, before the holder has missed a renewal and its
 	// top-ranked successor starts probing it on the wire (the wire check,
-	// Config.WireCheck). Zero means NodeLeaseRenew plus half of it (750 ms
-	// with the defaults): one renewal plus a margin for the write's round
-	// trip and the watch's delivery.
+	// Config.WireCheck). Zero means NodeLeaseRenew plus a fifth of it
+	// (600 ms with the defaults): one renewal plus a margin for the write's
+	// round trip and the watch's delivery. A late renewal only costs a few
+	// probes, which a live holder answers.
 	WireSuspect time.Duration
 	// WireLapse is the earliest moment, after a holder's node lease was
 	// last seen to change, at which a holder that is also silent on the
@@ -44,6 +45,14 @@ type Timing struct {
 	// groups as long as the pause is shorter than WireLapse minus
 	// NodeLeaseRenew (1 s with the defaults): see docs/election.md.
 	WireLapse time.Duration
+	// HostLapse is the earliest moment, after a holder's node lease was
+	// last seen to change, at which a holder may be taken when its node's
+	// own address is silent on the wire too: the holder's kernel answers
+	// for that address whether or not its speaker runs, so a paused speaker
+	// is not mistaken for a dead node. Zero means half of
+	// NodeLeaseDuration (1 s with the defaults), or WireSuspect if that is
+	// later.
+	HostLapse time.Duration
 }
 
 // WithDefaults returns t with every zero field set to its default.
@@ -57,8 +66,9 @@ func (t Timing) WithDefaults() Timing {
 	def(&t.NodeLeaseDuration, DefaultNodeLeaseDuration)
 	def(&t.IdleRenew, DefaultIdleRenew)
 	def(&t.RankStep, DefaultRankStep)
-	def(&t.WireSuspect, t.NodeLeaseRenew+t.NodeLeaseRenew/2)
+	def(&t.WireSuspect, t.NodeLeaseRenew+t.NodeLeaseRenew/5)
 	def(&t.WireLapse, t.NodeLeaseDuration*3/4)
+	def(&t.HostLapse, max(t.NodeLeaseDuration/2, t.WireSuspect))
 	return t
 }
 
@@ -77,13 +87,15 @@ func (t Timing) Validate() error {
 		// least that often or its groups look expired to the others.
 		return fmt.Errorf("%w: --node-lease-renew (%v) is more than half of --node-lease-duration (%v); renew at most every duration/2",
 			ErrConfig, t.NodeLeaseRenew, t.NodeLeaseDuration)
-	case t.WireSuspect < 0 || t.WireLapse < 0:
-		return fmt.Errorf("%w: the wire check's suspect time (%v) and lapse (%v) must not be negative", ErrConfig, t.WireSuspect, t.WireLapse)
-	case t.WireSuspect <= t.NodeLeaseRenew || t.WireSuspect > t.WireLapse || t.WireLapse > t.NodeLeaseDuration:
-		// A holder is suspect only once it missed a renewal, and the wire
-		// may only shorten the wait, never lengthen it.
-		return fmt.Errorf("%w: the wire check needs --node-lease-renew (%v) < suspect time (%v) <= lapse (%v) <= --node-lease-duration (%v)",
-			ErrConfig, t.NodeLeaseRenew, t.WireSuspect, t.WireLapse, t.NodeLeaseDuration)
+	case t.WireSuspect < 0 || t.WireLapse < 0 || t.HostLapse < 0:
+		return fmt.Errorf("%w: the wire check's suspect time (%v), lapse (%v) and host lapse (%v) must not be negative",
+			ErrConfig, t.WireSuspect, t.WireLapse, t.HostLapse)
+	case t.WireSuspect <= t.NodeLeaseRenew || t.WireSuspect > t.HostLapse || t.HostLapse > t.WireLapse || t.WireLapse > t.NodeLeaseDuration:
+		// A holder is suspect only once it missed a renewal, the wire may
+		// only shorten the wait, never lengthen it, and a silent node is
+		// stronger evidence than a silent speaker.
+		return fmt.Errorf("%w: the wire check needs --node-lease-renew (%v) < suspect time (%v) <= host lapse (%v) <= lapse (%v) <= --node-lease-duration (%v)",
+			ErrConfig, t.NodeLeaseRenew, t.WireSuspect, t.HostLapse, t.WireLapse, t.NodeLeaseDuration)
 	case t.IdleRenew < t.NodeLeaseRenew:
 		return fmt.Errorf("%w: --idle-renew (%v) is shorter than --node-lease-renew (%v); an idle node renews at most as often as a holder",
 			ErrConfig, t.IdleRenew, t.NodeLeaseRenew)

@@ -321,6 +321,25 @@ func (a *Announcer) MACs() []net.HardwareAddr {
 	return out
 }
 
+// Addrs returns this host's addresses (global and unique-local) on the
+// interfaces MACs lists: the speaker publishes them on its node lease for
+// the wire check, whose probes for them this host's kernel answers.
+func (a *Announcer) Addrs() []netip.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []netip.Addr
+	for _, l := range a.infos {
+		if _, ok := a.macs[l.Name]; !ok {
+			continue
+		}
+		for _, p := range l.Prefixes {
+			out = append(out, p.Addr())
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
 // rememberMACsLocked updates the last known MACs from a.infos: it adds the
 // interfaces that can announce now and forgets those that no longer exist.
 func (a *Announcer) rememberMACsLocked() {

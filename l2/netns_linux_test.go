@@ -227,7 +227,7 @@ func helperMain() int {
 			if r.Alive {
 				say("probe alive %s", r.Node)
 			} else {
-				say("probe silent %s", r.Node)
+				say("probe silent %s host=%v", r.Node, r.HostSilent)
 			}
 		}
 	}()
@@ -253,11 +253,17 @@ func helperMain() int {
 			start := time.Now()
 			a.Set(d)
 			say("set-done %d", time.Since(start).Microseconds())
-		case "probe": // probe node ip mac (no arguments: stop probing)
+		case "probe": // probe node ip mac [addr,addr...] (no arguments: stop probing)
 			var ts []ProbeTarget
-			if len(f) == 4 {
+			if len(f) >= 4 {
 				mac, _ := net.ParseMAC(f[3])
-				ts = []ProbeTarget{{Node: f[1], IP: netip.MustParseAddr(f[2]), MACs: []net.HardwareAddr{mac}}}
+				t := ProbeTarget{Node: f[1], IP: netip.MustParseAddr(f[2]), MACs: []net.HardwareAddr{mac}}
+				if len(f) == 5 {
+					for _, s := range strings.Split(f[4], ",") {
+						t.Addrs = append(t.Addrs, netip.MustParseAddr(s))
+					}
+				}
+				ts = []ProbeTarget{t}
 			}
 			a.Probe(ts)
 			say("probe-set")

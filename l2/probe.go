@@ -20,14 +20,17 @@ import (
 // (IPv4) or a Neighbor Solicitation (IPv6, RFC 4861, Section 7.2.2) for one
 // of the holder's VIPs, unicast to each of the holder's MACs, every probe
 // interval. The holder's speaker answers it like any request (handleARP,
-// handleNS), from user space. A reply from one of the holder's MACs reports
-// the holder alive; ProbeMisses unanswered probes in a row report it silent,
-// with the send time of the first of them. What the election makes of that
-// is not decided here.
+// handleNS), from user space. The same round asks, the same way, for each of
+// the holder's own addresses that is on the probing link's subnets: the
+// holder's kernel answers those, whether or not its speaker runs. A reply
+// from one of the holder's MACs reports the holder alive; ProbeMisses
+// unanswered rounds in a row report it silent, with the send time of the
+// first of them, and whether every one of those rounds asked for a node
+// address too. What the election makes of that is not decided here.
 
 // Defaults of the prober's Config fields.
 const (
-	DefaultProbeInterval = 150 * time.Millisecond
+	DefaultProbeInterval = 100 * time.Millisecond
 	DefaultProbeMisses   = 3
 )
 
@@ -43,6 +46,10 @@ type ProbeTarget struct {
 	// Interfaces are the L2Advertisement's interfaces for the VIP; empty
 	// means the default choice, as for announcing.
 	Interfaces []string
+	// Addrs are the holder's own addresses (its node lease's
+	// leaselb.io/addrs). Those inside a prefix of the probing interface are
+	// probed too: the holder's kernel answers for them.
+	Addrs []netip.Addr
 }
 
 // A ProbeResult is what the wire said about a probed holder.
@@ -53,6 +60,10 @@ type ProbeResult struct {
 	// SilentSince, when !Alive, is the send time of the first of the
 	// ProbeMisses probes in a row that got no reply.
 	SilentSince time.Time
+	// HostSilent, when !Alive, says that each of those rounds also asked
+	// for one of the holder's own addresses: its kernel, not only its
+	// speaker, is silent.
+	HostSilent bool
 }
 
 // probeCount is the pure count of one target's unanswered probes. A probe
@@ -63,24 +74,27 @@ type probeCount struct {
 	first  time.Time // send time of the first unanswered probe of this run
 	misses int
 	out    bool // the last probe sent has no reply yet
+	host   bool // every round of this run asked for a node address too
 }
 
 // round starts a probing round at now: it counts the last probe if it was
 // not answered and reports silence after misses in a row. sent says
-// whether this round's probe could be sent.
-func (c *probeCount) round(now time.Time, misses int, sent bool) (silent bool, since time.Time) {
+// whether this round's probe could be sent, host whether it asked for one
+// of the holder's own addresses too.
+func (c *probeCount) round(now time.Time, misses int, sent, host bool) (silent bool, since time.Time, hostSilent bool) {
 	if c.out {
 		c.misses++
 		c.out = false
 	}
-	silent, since = c.misses >= misses, c.first
+	silent, since, hostSilent = c.misses >= misses, c.first, c.host
 	if sent {
 		if c.misses == 0 {
-			c.first = now
+			c.first, c.host = now, true
 		}
+		c.host = c.host && host
 		c.out = true
 	}
-	return silent, since
+	return silent, since, hostSilent && silent
 }
 
 // answered records a reply: the holder is alive, the count starts again.
@@ -90,6 +104,7 @@ func (c *probeCount) answered() { *c = probeCount{} }
 type probeTarget struct {
 	ProbeTarget
 	count probeCount
+	last  time.Time // when its last round ran; zero before the first
 }
 
 // probeSockets are the prober's own sockets on one interface: the
@@ -142,6 +157,7 @@ func (a *Announcer) Probe(targets []ProbeTarget) {
 	}
 	p.mu.Lock()
 	next := map[string]*probeTarget{}
+	fresh := false // a target to probe at once: a new suspect waits no round
 	for _, t := range targets {
 		if _, dup := next[t.Node]; dup || !t.IP.IsValid() || len(t.MACs) == 0 {
 			continue
@@ -149,9 +165,13 @@ func (a *Announcer) Probe(targets []ProbeTarget) {
 		t.IP = t.IP.Unmap().WithZone("")
 		t.MACs = slices.Clone(t.MACs)
 		t.Interfaces = slices.Clone(t.Interfaces)
+		t.Addrs = unmapAll(t.Addrs)
 		nt := &probeTarget{ProbeTarget: t}
-		if old := p.targets[t.Node]; old != nil && old.IP == t.IP && slices.EqualFunc(old.MACs, t.MACs, func(x, y net.HardwareAddr) bool { return bytes.Equal(x, y) }) {
+		old := p.targets[t.Node]
+		if old != nil && old.IP == t.IP && slices.Equal(old.Addrs, t.Addrs) && slices.EqualFunc(old.MACs, t.MACs, func(x, y net.HardwareAddr) bool { return bytes.Equal(x, y) }) {
 			nt.count = old.count
+		} else {
+			fresh = true
 		}
 		next[t.Node] = nt
 	}
@@ -165,15 +185,34 @@ func (a *Announcer) Probe(targets []ProbeTarget) {
 	if start {
 		go a.probeLoop()
 	}
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	if fresh || len(next) == 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// probeLoop runs a probing round every interval. A round sends the next
-// probes and counts the last ones, so rounds only run on the ticker; a
-// wake only closes the sockets once the set is empty.
+// unmapAll returns addrs unmapped, without zones, sorted and without
+// duplicates.
+func unmapAll(addrs []netip.Addr) []netip.Addr {
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, ip := range addrs {
+		if ip.IsValid() {
+			out = append(out, ip.Unmap().WithZone(""))
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// probeLoop runs a probing round every interval, and at once when a new
+// target arrives (its first probe waits no interval) or the set empties
+// (the sockets close). A round counts the last probes before it sends the
+// next ones, and every target's count moves one step per round, so an
+// extra round only sends a new target's first probe earlier; a target
+// probed in the previous round is skipped when the extra round comes less
+// than an interval after it (probeTarget.last).
 func (a *Announcer) probeLoop() {
 	defer a.wg.Done()
 	p := a.probe
@@ -186,12 +225,7 @@ func (a *Announcer) probeLoop() {
 		case <-ticker.C():
 			a.probeRound()
 		case <-p.wake:
-			p.mu.Lock()
-			empty := len(p.targets) == 0
-			p.mu.Unlock()
-			if empty {
-				a.probeRound()
-			}
+			a.probeRound()
 		}
 	}
 }
@@ -222,6 +256,7 @@ func (a *Announcer) probeRound() {
 		for _, name := range ChooseInterfaces(infos, t.IP, t.Interfaces) {
 			route[node] = append(route[node], name)
 			ifaces[name] = append(ifaces[name], t.IP)
+			ifaces[name] = append(ifaces[name], hostAddrsOn(byName[name], t.Addrs)...)
 		}
 	}
 	for name, s := range p.socks {
@@ -263,37 +298,64 @@ func (a *Announcer) probeRound() {
 	slices.Sort(nodes)
 	for _, node := range nodes {
 		t := p.targets[node]
-		sent := false
+		if !t.last.IsZero() && now.Sub(t.last) < p.interval/2 {
+			continue // probed this interval already: an extra round for a new target
+		}
+		t.last = now
+		sent, host := false, false
 		for _, name := range route[node] {
-			if s := p.socks[name]; s != nil && a.sendProbes(byName[name], s.socks, t) {
+			s := p.socks[name]
+			if s == nil {
+				continue
+			}
+			l := byName[name]
+			if a.sendProbes(l, s.socks, t.MACs, []netip.Addr{t.IP}) {
 				sent = true
 			}
+			if a.sendProbes(l, s.socks, t.MACs, hostAddrsOn(l, t.Addrs)) {
+				host = true
+			}
 		}
-		if silent, since := t.count.round(now, p.misses, sent); silent {
-			a.probeResult(ProbeResult{Node: node, SilentSince: since})
+		if silent, since, hostSilent := t.count.round(now, p.misses, sent, host); silent {
+			a.probeResult(ProbeResult{Node: node, SilentSince: since, HostSilent: hostSilent})
 		}
 	}
 }
 
-// sendProbes sends t's probe on interface l to each of t's MACs and
-// reports whether one went out.
-func (a *Announcer) sendProbes(l Link, c ifaceSockets, t *probeTarget) bool {
-	family, write := familyIPv4, c.writeARP
-	if t.IP.Is6() {
-		family, write = familyIPv6, c.writeNDP
+// hostAddrsOn returns those of a holder's addrs that are inside one of l's
+// prefixes: on l's subnet, so the holder's kernel answers for them on the
+// link l shares with it.
+func hostAddrsOn(l Link, addrs []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, ip := range addrs {
+		if slices.ContainsFunc(l.Prefixes, func(p netip.Prefix) bool { return p.Masked().Contains(ip) }) {
+			out = append(out, ip)
+		}
 	}
+	return out
+}
+
+// sendProbes sends a probe for each of ips on interface l to each of macs
+// and reports whether one went out.
+func (a *Announcer) sendProbes(l Link, c ifaceSockets, macs []net.HardwareAddr, ips []netip.Addr) bool {
 	sent := false
-	for _, mac := range t.MACs {
-		frame, err := probeFrame(l, t.IP, mac)
-		if err != nil {
-			continue
+	for _, ip := range ips {
+		family, write := familyIPv4, c.writeARP
+		if ip.Is6() {
+			family, write = familyIPv6, c.writeNDP
 		}
-		if err := write(frame); err != nil {
-			a.m.socketErrors.WithLabelValues(l.Name).Inc()
-			continue
+		for _, mac := range macs {
+			frame, err := probeFrame(l, ip, mac)
+			if err != nil {
+				continue
+			}
+			if err := write(frame); err != nil {
+				a.m.socketErrors.WithLabelValues(l.Name).Inc()
+				continue
+			}
+			a.m.probes.WithLabelValues(l.Name, family).Inc()
+			sent = true
 		}
-		a.m.probes.WithLabelValues(l.Name, family).Inc()
-		sent = true
 	}
 	return sent
 }
@@ -332,7 +394,7 @@ func (a *Announcer) readProbeReplies(name string, c ifaceSockets, readFn func([]
 		p.mu.Lock()
 		var node string
 		for nd, t := range p.targets {
-			if t.IP == ip && slices.ContainsFunc(t.MACs, func(m net.HardwareAddr) bool { return bytes.Equal(m, mac) }) {
+			if (t.IP == ip || slices.Contains(t.Addrs, ip)) && slices.ContainsFunc(t.MACs, func(m net.HardwareAddr) bool { return bytes.Equal(m, mac) }) {
 				node = nd
 				t.count.answered()
 				break

@@ -13,25 +13,31 @@ import (
 
 // TestProbeCount tables the count of unanswered probes: silence after
 // three in a row, dated by the first; a reply starts again; rounds that
-// could send nothing count nothing.
+// could send nothing count nothing; the host is silent only when every round
+// of the run asked for one of its addresses too.
 func TestProbeCount(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	type round struct {
 		at       int
 		sent     bool
+		host     bool // this round asked for a node address too
 		answered bool // a reply arrived before this round
 		silent   bool
 		since    int
+		hostGone bool // silence reported with HostSilent
 	}
 	for _, tc := range []struct {
 		name   string
 		rounds []round
 	}{
-		{"three unanswered", []round{{0, true, false, false, 0}, {150, true, false, false, 0}, {300, true, false, false, 0}, {450, true, false, true, 0}, {600, true, false, true, 0}}},
-		{"a reply starts again", []round{{0, true, false, false, 0}, {150, true, false, false, 0}, {300, true, true, false, 0}, {450, true, false, false, 0}, {600, true, false, false, 0}, {750, true, false, true, 300}}},
-		{"nothing sent, nothing counted", []round{{0, false, false, false, 0}, {150, false, false, false, 0}, {300, false, false, false, 0}, {450, false, false, false, 0}}},
-		{"a late reply clears silence", []round{{0, true, false, false, 0}, {150, true, false, false, 0}, {300, true, false, false, 0}, {450, true, false, true, 0}, {600, true, true, false, 0}}},
+		{"three unanswered", []round{{0, true, false, false, false, 0, false}, {100, true, false, false, false, 0, false}, {200, true, false, false, false, 0, false}, {300, true, false, false, true, 0, false}, {400, true, false, false, true, 0, false}}},
+		{"three unanswered, node addresses too", []round{{0, true, true, false, false, 0, false}, {100, true, true, false, false, 0, false}, {200, true, true, false, false, 0, false}, {300, true, true, false, true, 0, true}}},
+		{"one round without a node address", []round{{0, true, true, false, false, 0, false}, {100, true, false, false, false, 0, false}, {200, true, true, false, false, 0, false}, {300, true, true, false, true, 0, false}}},
+		{"a reply starts again", []round{{0, true, false, false, false, 0, false}, {100, true, false, false, false, 0, false}, {200, true, false, true, false, 0, false}, {300, true, false, false, false, 0, false}, {400, true, false, false, false, 0, false}, {500, true, false, false, true, 200, false}}},
+		{"a reply starts the host count again", []round{{0, true, false, false, false, 0, false}, {100, true, true, true, false, 0, false}, {200, true, true, false, false, 0, false}, {300, true, true, false, false, 0, false}, {400, true, true, false, true, 100, true}}},
+		{"nothing sent, nothing counted", []round{{0, false, false, false, false, 0, false}, {100, false, false, false, false, 0, false}, {200, false, false, false, false, 0, false}, {300, false, false, false, false, 0, false}}},
+		{"a late reply clears silence", []round{{0, true, true, false, false, 0, false}, {100, true, true, false, false, 0, false}, {200, true, true, false, false, 0, false}, {300, true, true, false, true, 0, true}, {400, true, true, true, false, 0, false}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c probeCount
@@ -39,9 +45,9 @@ func TestProbeCount(t *testing.T) {
 				if r.answered {
 					c.answered()
 				}
-				silent, since := c.round(ms(r.at), 3, r.sent)
-				if silent != r.silent || silent && !since.Equal(ms(r.since)) {
-					t.Errorf("round at %d ms: silent %v since %v, want %v since %d ms", r.at, silent, since.Sub(t0), r.silent, r.since)
+				silent, since, host := c.round(ms(r.at), 3, r.sent, r.host)
+				if silent != r.silent || silent && !since.Equal(ms(r.since)) || host != r.hostGone {
+					t.Errorf("round at %d ms: silent %v since %v host %v, want %v since %d ms host %v", r.at, silent, since.Sub(t0), host, r.silent, r.since, r.hostGone)
 				}
 			}
 		})
@@ -187,5 +193,71 @@ func TestProbeReplyIgnoresOthers(t *testing.T) {
 	binary.BigEndian.PutUint16(bad[ethHeaderLen+ipv6HeaderLen+2:], 0) // checksum
 	if _, _, ok := probeReply(bad); ok {
 		t.Error("an advertisement with a bad checksum accepted")
+	}
+}
+
+// TestProbeHostAddrs: a round also asks for those of the holder's own
+// addresses that are on the probing link's subnets; the answer its kernel
+// gives for one reports it alive, and silence is reported as the host's
+// only when a node address was asked for.
+func TestProbeHostAddrs(t *testing.T) {
+	hostV4 := netip.MustParseAddr("192.0.2.2")
+	for _, tc := range []struct {
+		name     string
+		addrs    []netip.Addr
+		frames   int // per round
+		hostGone bool
+	}{
+		{"node address on the link", []netip.Addr{hostV4, netip.MustParseAddr("2001:db8::2")}, 3, true},
+		{"node address elsewhere", []netip.Addr{netip.MustParseAddr("198.51.100.2")}, 1, false},
+		{"no node address", nil, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			psys := newFakeSystem(eth0())
+			prober, clk, _ := newTestAnnouncer(t, psys, 0)
+			defer prober.Close()
+			prober.Probe([]ProbeTarget{{Node: "holder", IP: heldV4, MACs: []net.HardwareAddr{holderMAC}, Addrs: tc.addrs}})
+			var c *fakeConn
+			var sent [][]byte
+			eventually(t, func() bool {
+				if c = psys.conn("eth0"); c != nil {
+					sent = append(sent, c.take()...)
+				}
+				return len(sent) >= tc.frames
+			}, "the first round, sent at once")
+			if len(sent) != tc.frames {
+				t.Fatalf("first round sent %d frames, want %d", len(sent), tc.frames)
+			}
+			if tc.hostGone {
+				// The holder's kernel answers its address: alive.
+				reply, err := arpFrame(2, holderMAC, hostV4, ourMAC, netip.IPv4Unspecified(), ourMAC)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.in4 <- reply
+				select {
+				case r := <-prober.ProbeResults():
+					if !r.Alive || r.Node != "holder" {
+						t.Fatalf("result %+v, want holder alive", r)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("no result for the kernel's answer")
+				}
+			}
+			for {
+				clk.Step(DefaultProbeInterval)
+				select {
+				case r := <-prober.ProbeResults():
+					if r.Alive || r.HostSilent != tc.hostGone {
+						t.Fatalf("result %+v, want silent with HostSilent %v", r, tc.hostGone)
+					}
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if clk.Since(time.Unix(1_700_000_000, 0)) > 10*time.Second {
+					t.Fatal("no silence reported")
+				}
+			}
+		})
 	}
 }

@@ -75,6 +75,7 @@ type announcer interface {
 	Claims() <-chan l2.Claim
 	Interfaces(ip netip.Addr) []string
 	MACs() []net.HardwareAddr
+	Addrs() []netip.Addr
 	Links() []l2.Link
 	LinksChanged() <-chan struct{}
 	Reannounce(ips []netip.Addr)
@@ -145,7 +146,7 @@ type loop struct {
 	fenced     map[string]time.Time // group -> Held.Since of the term we fenced
 	successor  map[string]string    // group -> node seen announcing it
 	lastSeen   map[string]time.Time // rate-limit key -> last Event or log about it
-	macs       string
+	published  map[string]string    // the node lease annotations last handed to the election
 	recomputed bool
 	// staleView: the last recompute saw a cache that may be out of date.
 	staleView bool
@@ -686,16 +687,33 @@ func (l *loop) firstIn(d time.Duration, key string) bool {
 	return true
 }
 
-// publishMACs hands the election this node's announcing MACs for its node
-// lease when they changed.
-func (l *loop) publishMACs() {
-	joined := macString(l.an.MACs())
-	if joined == l.macs {
+// publishNodeAnnotations hands the election this node's announcing MACs and
+// addresses for its node lease when they changed.
+func (l *loop) publishNodeAnnotations() {
+	a := nodeAnnotations(l.an)
+	if maps.Equal(a, l.published) {
 		return
 	}
-	l.macs = joined
-	l.el.SetNodeAnnotations(map[string]string{election.AnnotationMACs: joined})
-	l.cfg.log.Info("announcing interfaces' MACs published on the node lease", zap.String("macs", joined))
+	l.published = a
+	l.el.SetNodeAnnotations(a)
+	l.cfg.log.Info("announcing interfaces' MACs and addresses published on the node lease",
+		zap.String("macs", a[election.AnnotationMACs]), zap.String("addrs", a[election.AnnotationAddrs]))
+}
+
+// nodeAnnotations are the annotations the speaker publishes on its node
+// lease: the MACs of its announcing interfaces (other speakers tell its
+// frames from a stranger's by them) and their addresses (the wire check
+// probes those).
+func nodeAnnotations(an announcer) map[string]string {
+	addrs := an.Addrs()
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return map[string]string{
+		election.AnnotationMACs:  macString(an.MACs()),
+		election.AnnotationAddrs: strings.Join(s, ","),
+	}
 }
 
 // stop stops announcing everything (the election releases the leases

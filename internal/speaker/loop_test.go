@@ -161,6 +161,7 @@ type fakeAnnouncer struct {
 	last   []l2.Announcement
 	sets   int
 	macs   []net.HardwareAddr
+	addrs  []netip.Addr
 	claims chan l2.Claim
 	none   bool                // no interface can announce anything
 	dark   map[netip.Addr]bool // these IPs have no interface
@@ -216,7 +217,8 @@ func (f *fakeAnnouncer) Claims() <-chan l2.Claim { return f.claims }
 func (f *fakeAnnouncer) MACs() []net.HardwareAddr {
 	return f.macs
 }
-func (f *fakeAnnouncer) Close() error { close(f.claims); return nil }
+func (f *fakeAnnouncer) Addrs() []netip.Addr { return f.addrs }
+func (f *fakeAnnouncer) Close() error        { close(f.claims); return nil }
 
 func (f *fakeAnnouncer) Interfaces(ip netip.Addr) []string {
 	f.mu.Lock()
@@ -357,7 +359,7 @@ func (h *harness) step(dirty bool) {
 		h.started = true
 	}
 	h.l.reconcile()
-	h.l.publishMACs()
+	h.l.publishNodeAnnotations()
 }
 
 // nodeLease puts a peer's node lease listing its MACs.
@@ -693,7 +695,7 @@ func TestLoopFencedTermStaysSilentUntilTheElectionCatchesUp(t *testing.T) {
 	}
 }
 
-func TestLoopPublishesMACChanges(t *testing.T) {
+func TestLoopPublishesMACAndAddressChanges(t *testing.T) {
 	h := newHarness(t, true)
 	h.add(baseObjects()...)
 	if h.el.annots[election.AnnotationMACs] != "02:00:00:00:00:0a" {
@@ -704,6 +706,13 @@ func TestLoopPublishesMACChanges(t *testing.T) {
 	h.step(false)
 	if h.el.annots[election.AnnotationMACs] != "02:00:00:00:00:09,02:00:00:00:00:0a" {
 		t.Fatalf("annotations = %v", h.el.annots)
+	}
+	h.an.mu.Lock()
+	h.an.addrs = []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}
+	h.an.mu.Unlock()
+	h.step(false)
+	if h.el.annots[election.AnnotationAddrs] != "192.0.2.1,2001:db8::1" || h.el.annots[election.AnnotationMACs] == "" {
+		t.Fatalf("annotations after an address change = %v, want both addresses and the MACs", h.el.annots)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // wireElector is what the wire check needs of election.Elector.
 type wireElector interface {
 	Suspects() []election.Suspect
-	WireSilent(node string, since time.Time)
+	WireSilent(node string, since time.Time, host bool)
 	WireAlive(node string)
 }
 
@@ -87,7 +87,7 @@ func (w *wireCheck) targets(suspects []election.Suspect) []l2.ProbeTarget {
 			continue
 		}
 		seen[s.Node] = true
-		out = append(out, l2.ProbeTarget{Node: s.Node, IP: a.ip, MACs: s.MACs, Interfaces: a.ifaces})
+		out = append(out, l2.ProbeTarget{Node: s.Node, IP: a.ip, MACs: s.MACs, Interfaces: a.ifaces, Addrs: s.Addrs})
 	}
 	return out
 }
@@ -121,8 +121,9 @@ func (w *wireCheck) run(ctx context.Context, tick <-chan time.Time) {
 				w.el.WireAlive(r.Node)
 				continue
 			}
-			w.log.Info("holder silent on the wire after missing a node-lease renewal", zap.String("node", r.Node), zap.Time("since", r.SilentSince))
-			w.el.WireSilent(r.Node, r.SilentSince)
+			w.log.Info("holder silent on the wire after missing a node-lease renewal",
+				zap.String("node", r.Node), zap.Time("since", r.SilentSince), zap.Bool("nodeAddressSilent", r.HostSilent))
+			w.el.WireSilent(r.Node, r.SilentSince, r.HostSilent)
 		}
 	}
 }

@@ -296,7 +296,7 @@ func (s *Speaker) wire(m *metrics) error {
 	nodeInf := s.kubeInf.Core().V1().Nodes()
 	poolInf := s.lbInf.Leaselb().V1alpha1().IPAddressPools()
 	adInf := s.lbInf.Leaselb().V1alpha1().L2Advertisements()
-	macs := macString(s.an.MACs())
+	annots := nodeAnnotations(s.an)
 	el, err := election.New(election.Config{
 		Client:          cfg.Kube,
 		Leases:          s.informers[resLeases.Resource],
@@ -304,7 +304,7 @@ func (s *Speaker) wire(m *metrics) error {
 		Node:            cfg.Node,
 		Clock:           cfg.Clock,
 		Timing:          cfg.Election,
-		NodeAnnotations: map[string]string{election.AnnotationMACs: macs},
+		NodeAnnotations: annots,
 		WireCheck:       cfg.WireCheck,
 		Logger:          cfg.Logger,
 		Registerer:      cfg.Registerer,
@@ -338,7 +338,7 @@ func (s *Speaker) wire(m *metrics) error {
 		ads:       adInf.Lister().L2Advertisements(cfg.Namespace),
 		namespace: cfg.Namespace,
 	})
-	s.loop.macs = macs
+	s.loop.published = annots
 	s.fresh.changed = s.loop.changed
 
 	wake := func(any) { s.loop.changed() }
@@ -483,7 +483,7 @@ func (s *Speaker) run(ctx context.Context) error {
 			dirty = false
 		}
 		l.reconcile()
-		l.publishMACs()
+		l.publishNodeAnnotations()
 		if !wake.Stop() {
 			select {
 			case <-wake.C():

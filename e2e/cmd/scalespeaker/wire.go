@@ -41,6 +41,9 @@ func (w *wire) Interfaces(netip.Addr) []string { return []string{"sim0"} }
 
 func (w *wire) MACs() []net.HardwareAddr { return []net.HardwareAddr{w.mac} }
 
+// Addrs is empty: the test announcer has no kernel to answer probes.
+func (w *wire) Addrs() []netip.Addr { return nil }
+
 // Links is one usable link on every address: candidacy's wire check
 // passes for every group, as Interfaces does.
 func (w *wire) Links() []l2.Link {
