@@ -63,7 +63,7 @@ func (linuxSystem) interfaces() ([]Link, error) {
 			if ip.Is6() && ip.IsLinkLocalUnicast() {
 				continue // no VIP is link-local
 			}
-			l.Prefixes = append(l.Prefixes, netip.PrefixFrom(ip, ones).Masked())
+			l.Prefixes = append(l.Prefixes, netip.PrefixFrom(ip, ones)) // the address itself: Addrs publishes it
 		}
 		out = append(out, l)
 	}

@@ -186,7 +186,7 @@ func (h *helper) expect(prefix string) string {
 }
 
 // helperMain is the announcer process. Commands on stdin, one per line:
-// "set ip,ip,..." (empty list releases everything), "ifaces ip", "macs",
+// "set ip,ip,..." (empty list releases everything), "ifaces ip", "macs", "addrs",
 // "close". Claims are printed as they arrive.
 func helperMain() int {
 	if p := os.Getenv("LEASELB_L2_GOMAXPROCS"); p != "" {
@@ -271,6 +271,12 @@ func helperMain() int {
 			say("ifaces %s", strings.Join(a.Interfaces(netip.MustParseAddr(f[1])), ","))
 		case "groups":
 			say("groups %d", countVIPGroups())
+		case "addrs":
+			var s []string
+			for _, ip := range a.Addrs() {
+				s = append(s, ip.String())
+			}
+			say("addrs %s", strings.Join(s, ","))
 		case "macs":
 			var s []string
 			for _, m := range a.MACs() {

@@ -38,6 +38,9 @@ func TestRootResolveAndTakeover(t *testing.T) {
 	if got := ha.do("macs", "macs"); got != "macs "+macA {
 		t.Fatalf("announcer A MACs: %q, want %s", got, macA)
 	}
+	if got := ha.do("addrs", "addrs"); got != "addrs 192.0.2.1,2001:db8::1" {
+		t.Fatalf("announcer A addresses: %q, want its own (not its subnets'), 192.0.2.1,2001:db8::1", got)
+	}
 
 	// The client resolves both VIPs through its kernel (ping's own echo gets
 	// no answer: nobody owns the VIP; only the neighbour entry matters).
