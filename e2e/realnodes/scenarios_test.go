@@ -368,20 +368,7 @@ const (
 func TestControllerLeaderHung(t *testing.T) {
 	l := needCluster(t)
 	ctx := context.Background()
-	leader := l.ControllerLeader(ctx)
-	procs, err := l.LeaselbProcesses()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := 0
-	for _, p := range procs {
-		if p.Command == "controller" && p.Pod == leader {
-			pid = p.PID
-		}
-	}
-	if leader == "" || pid == 0 {
-		t.Fatalf("leader %q: no controller process found for it in %+v", leader, procs)
-	}
+	leader, pid := leaderProcess(t, l)
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -416,6 +403,55 @@ func TestControllerLeaderHung(t *testing.T) {
 	if got, _ := l.IngressIPs(ctx, "after-hang"); strings.Join(got, ",") != strings.Join(ips, ",") {
 		t.Errorf("Service after-hang: IPs %v after the old leader thawed, want %v", got, ips)
 	}
+}
+
+// TestControllerLeaderKilled: the leading controller's process is killed
+// (SIGKILL: it cannot release). The kubelet restarts the container in the
+// same pod, which leads on under the same identity, or the standby takes
+// the Lease once it lapses; either way a new Service must get its IP within
+// the goal (the scenario fails only at the limit: the machine is shared).
+func TestControllerLeaderKilled(t *testing.T) {
+	l := needCluster(t)
+	ctx := context.Background()
+	leader, pid := leaderProcess(t, l)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	if err := l.CreateService(ctx, lab.ServiceSpec{Name: "after-kill", Ports: []int32{8080}, App: app}); err != nil {
+		t.Fatal(err)
+	}
+	ips, err := l.WaitIngress(ctx, "after-kill", 1, settle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(killedAt)
+	t.Logf("leading controller %s killed: %s leads; a new Service got %v %s later (goal %s)",
+		leader, l.ControllerLeader(ctx), ips, took.Round(time.Millisecond), controllerTakeoverGoal)
+	if took > controllerTakeoverLimit {
+		t.Errorf("a new Service waited %s for its IP after the leading controller was killed; want at most %s (goal %s)",
+			took.Round(time.Millisecond), controllerTakeoverLimit, controllerTakeoverGoal)
+	}
+}
+
+// leaderProcess returns the pod leading the controllers and its
+// controller process's PID.
+func leaderProcess(t *testing.T, l *lab.Lab) (pod string, pid int) {
+	t.Helper()
+	leader := l.ControllerLeader(context.Background())
+	procs, err := l.LeaselbProcesses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		if p.Command == "controller" && p.Pod == leader {
+			pid = p.PID
+		}
+	}
+	if leader == "" || pid == 0 {
+		t.Fatalf("leader %q: no controller process found for it in %+v", leader, procs)
+	}
+	return leader, pid
 }
 
 // TestDrainMovesVIPsFirst: `kubectl drain` of the holder node cordons it;
