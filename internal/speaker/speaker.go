@@ -356,12 +356,6 @@ func informerOf[G interface {
 	return g.Informer(), nil
 }
 
-func wakeIf(l *loop, matters bool) {
-	if matters {
-		l.changed()
-	}
-}
-
 // stripManagedFields drops managedFields before objects are cached: the
 // speaker never reads them, and on big clusters they are most of the bytes.
 func stripManagedFields(obj any) (any, error) {
