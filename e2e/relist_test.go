@@ -136,14 +136,24 @@ func TestServiceDeletedDuringAPICut(t *testing.T) {
 		t.Errorf("%s answered for %s after the API server was back, want ≤ %s: the speakers waited out the reflectors' backoff", gone, took.Round(time.Millisecond), goal)
 	}
 	t.Logf("%s: %d of %d ARP samples unanswered, longest silence %s", kept, keptMisses, samples, keptLongestSilence.Round(time.Millisecond))
-	if keptLongestSilence > time.Second {
+	// A loaded machine delays the user-space responder past a sample's
+	// 300 ms now and then; two seconds of silence are not that.
+	if keptLongestSilence > 2*time.Second {
 		t.Errorf("%s (Service kept) went unanswered for %s during or after the cut", kept, keptLongestSilence.Round(time.Millisecond))
 	}
 	if h := l.Holder(ctx, kept); h != keptHolder {
 		t.Errorf("%s moved from %s to %s", kept, keptHolder, h)
 	}
+	err = lab.Eventually(ctx, time.Minute, 250*time.Millisecond, func() (bool, string) {
+		h := l.Holder(ctx, gone)
+		return h == "", fmt.Sprintf("lease %s of the deleted Service still held by %q", lab.GroupName(gone), h)
+	})
+	if err != nil {
+		t.Error(err)
+	}
 	// The controller is measured, not judged: a Service created now gets
-	// its IP once the controller's Service watch is back.
+	// its IP once the controller's Service watch is back. (Only now: it may
+	// get the IP the deleted Service freed, and so its group's lease.)
 	created := time.Now()
 	if err := l.CreateService(ctx, ServiceSpecFor("relist-new", 8080)); err != nil {
 		t.Fatal(err)
@@ -152,12 +162,5 @@ func TestServiceDeletedDuringAPICut(t *testing.T) {
 		t.Logf("controller: a Service created %s after the restore got no IP: %v", created.Sub(restored).Round(time.Millisecond), err)
 	} else {
 		t.Logf("controller: a Service created %s after the restore got its IP %s later", created.Sub(restored).Round(time.Millisecond), time.Since(created).Round(time.Millisecond))
-	}
-	err = lab.Eventually(ctx, time.Minute, 250*time.Millisecond, func() (bool, string) {
-		h := l.Holder(ctx, gone)
-		return h == "", fmt.Sprintf("lease %s of the deleted Service still held by %q", lab.GroupName(gone), h)
-	})
-	if err != nil {
-		t.Error(err)
 	}
 }
