@@ -97,8 +97,10 @@ type Config struct {
 	Health *daemon.Health
 	// Freshness tells which caches may be out of date. Wire its
 	// WrapTransport into the REST config of Kube and Leaselb so an accepted
-	// list or watch marks a resource fresh at once; nil makes one that
-	// learns only from failures and new data.
+	// list or watch marks a resource fresh at once, and so the speaker hears
+	// when the API server answers again after failing (it then re-lists the
+	// group inputs, relist.go); nil makes one that learns only from failures
+	// and new data, and never re-lists.
 	Freshness *Freshness
 
 	// Announcer replaces the l2 Announcer: the scale benchmark runs many
