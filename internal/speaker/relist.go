@@ -173,7 +173,8 @@ type relister struct {
 	log   *zap.Logger
 	clock clock.PassiveClock
 	m     *metrics
-	// every is relistRetry (shorter in tests).
+	// every is how long a re-list may take before the API server's next
+	// return starts it anew (relistRetry).
 	every time.Duration
 	// start creates and starts a generation re-listing the named
 	// resources, which reports on synced once its caches have synced; nil
