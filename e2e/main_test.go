@@ -117,6 +117,10 @@ func needLeaselb(t *testing.T) *lab.Lab {
 func restore(t *testing.T, l *lab.Lab) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if err := l.RestoreAPI(); err != nil {
+		t.Errorf("restore: the API server's link: %v", err)
+	}
+	l.UndelayAPI()
 	if p := l.Proc("kube-apiserver"); p != nil && p.Exited() {
 		if err := l.StartAPIServer(); err != nil {
 			t.Errorf("restore: %v", err)

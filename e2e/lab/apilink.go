@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -18,17 +17,22 @@ import (
 // delay applies to each chunk as it arrives and keeps the order, so a
 // stream stays a stream (pipelined, every byte late by the same amount),
 // which is what latency on a link does; it does not stop the flow the way
-// pausing a process does.
+// pausing a process does. It can also cut the link (setCut): it resets every
+// connection through it and stops listening, so new connections are refused
+// (ECONNREFUSED, as from a host whose API server is down), until restored.
 
 // apiLink is the relay in front of the API server.
 type apiLink struct {
-	ln     net.Listener
-	target string
-	delay  atomic.Int64 // nanoseconds added to everything the server sends
-	wg     sync.WaitGroup
+	ns, addr string
+	target   string
+	dial     func(context.Context, string, string) (net.Conn, error)
+	delay    atomic.Int64 // nanoseconds added to everything the server sends
+	wg       sync.WaitGroup
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	ln     net.Listener // nil while cut
+	closed bool
+	conns  map[net.Conn]struct{}
 }
 
 // listenIn opens a TCP listener in the named network namespace.
@@ -39,12 +43,22 @@ func listenIn(ns, addr string) (net.Listener, error) {
 // startAPILink relays addr (in namespace ns) to target, which the relay
 // dials from the same namespace.
 func startAPILink(ns, addr, target string) (*apiLink, error) {
-	ln, err := listenIn(ns, addr)
-	if err != nil {
+	a := &apiLink{ns: ns, addr: addr, target: target, dial: DialerIn(ns), conns: map[net.Conn]struct{}{}}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.listen(); err != nil {
 		return nil, err
 	}
-	a := &apiLink{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	dial := DialerIn(ns)
+	return a, nil
+}
+
+// listen opens the listener and serves it; a.mu is held.
+func (a *apiLink) listen() error {
+	ln, err := listenIn(a.ns, a.addr)
+	if err != nil {
+		return err
+	}
+	a.ln = ln
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -56,11 +70,11 @@ func startAPILink(ns, addr, target string) (*apiLink, error) {
 			a.wg.Add(1)
 			go func() {
 				defer a.wg.Done()
-				a.relay(c, dial)
+				a.relay(c, a.dial)
 			}()
 		}
 	}()
-	return a, nil
+	return nil
 }
 
 // relay forwards one client connection.
@@ -122,9 +136,9 @@ func (a *apiLink) delayedCopy(dst io.Writer, src io.Reader) {
 func (a *apiLink) track(cs ...net.Conn) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.conns == nil {
+	if a.conns == nil || a.ln == nil { // closed, or cut since it was accepted
 		for _, c := range cs {
-			c.Close()
+			reset(c)
 		}
 		return false
 	}
@@ -142,6 +156,34 @@ func (a *apiLink) untrack(cs ...net.Conn) {
 	}
 }
 
+// reset closes c with a TCP reset, as a connection cut by a host that no
+// longer knows it ends.
+func reset(c net.Conn) {
+	if t, ok := c.(*net.TCPConn); ok {
+		_ = t.SetLinger(0)
+	}
+	c.Close()
+}
+
+// setCut cuts the link (every connection through it is reset, and new ones
+// are refused) or restores it.
+func (a *apiLink) setCut(cut bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed || cut == (a.ln == nil) {
+		return nil
+	}
+	if !cut {
+		return a.listen()
+	}
+	a.ln.Close()
+	a.ln = nil
+	for c := range a.conns {
+		reset(c)
+	}
+	return nil
+}
+
 // setDelay sets the latency added to what the API server sends.
 func (a *apiLink) setDelay(d time.Duration) { a.delay.Store(int64(d)) }
 
@@ -150,14 +192,16 @@ func (a *apiLink) close() {
 	if a == nil {
 		return
 	}
-	err := a.ln.Close()
 	a.mu.Lock()
+	if a.ln != nil {
+		a.ln.Close()
+		a.ln = nil
+	}
+	a.closed = true
 	for c := range a.conns {
 		c.Close()
 	}
 	a.conns = nil
 	a.mu.Unlock()
-	if err == nil || errors.Is(err, net.ErrClosed) {
-		a.wg.Wait()
-	}
+	a.wg.Wait()
 }

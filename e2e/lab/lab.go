@@ -111,6 +111,9 @@ type Lab struct {
 	LB versioned.Interface
 	// Config is the admin REST config behind Client and LB.
 	Config *rest.Config
+	// Direct is the admin clientset reaching the API server on loopback in
+	// the control namespace, past its link: it works while CutAPI holds.
+	Direct kubernetes.Interface
 
 	mu    sync.Mutex
 	procs map[string]*Proc
@@ -448,6 +451,13 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	if l.LB, err = versioned.NewForConfig(cfg); err != nil {
+		return err
+	}
+	direct := rest.CopyConfig(cfg)
+	direct.Host = fmt.Sprintf("https://%s", net.JoinHostPort("127.0.0.1", fmt.Sprint(apiPort)))
+	direct.Dial = DialerIn(control.NS)
+	direct.UserAgent = "leaselb-lab-direct"
+	if l.Direct, err = kubernetes.NewForConfig(direct); err != nil {
 		return err
 	}
 	return l.WaitAPIServer(ctx, 3*time.Minute)

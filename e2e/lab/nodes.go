@@ -59,6 +59,15 @@ func (l *Lab) DelayAPI(d time.Duration) { l.apiLink.setDelay(d) }
 // UndelayAPI removes DelayAPI's latency.
 func (l *Lab) UndelayAPI() { l.apiLink.setDelay(0) }
 
+// CutAPI cuts the API server's link: every connection through it is reset
+// and new ones are refused until RestoreAPI, so every speaker, the
+// controller and the lab's Client lose the API server at once while the API
+// server itself keeps running (Direct still reaches it).
+func (l *Lab) CutAPI() error { return l.apiLink.setCut(true) }
+
+// RestoreAPI ends CutAPI.
+func (l *Lab) RestoreAPI() error { return l.apiLink.setCut(false) }
+
 // RecoverNode brings a failed node back: links up, kube-proxy stand-in and
 // speaker started again.
 func (l *Lab) RecoverNode(ctx context.Context, node string) error {

@@ -31,6 +31,15 @@ type Freshness struct {
 	// fresh: during an outage no informer event wakes the speaker's loop,
 	// yet the election must hear at once that this node claims nothing new.
 	changed func()
+
+	// down: a request failed to reach the API server since it last
+	// answered one.
+	down bool
+	// back is called (without the lock) when the API server answers a
+	// request after failing: the reflectors of the stale resources may
+	// sleep in their backoff for up to a minute more, so the speaker
+	// re-lists them (relist.go).
+	back func()
 }
 
 // failure is a resource's ongoing list/watch failure.
@@ -81,6 +90,36 @@ func (f *Freshness) markFresh(resource string) bool {
 	return was
 }
 
+// freshSince records that the named resources' caches hold a list the API
+// server accepted at t: failures that began before t are over.
+func (f *Freshness) freshSince(t time.Time, names ...string) {
+	f.mu.Lock()
+	changed := false
+	for _, n := range names {
+		if fl := f.stale[n]; fl != nil && fl.since.Before(t) {
+			delete(f.stale, n)
+			changed = true
+		}
+	}
+	f.mu.Unlock()
+	if changed && f.changed != nil {
+		f.changed()
+	}
+}
+
+// reached records whether a request reached the API server (an answer
+// that is not an outage's: no 5xx, no 429), and calls back on the first
+// answer after failures.
+func (f *Freshness) reached(ok bool) {
+	f.mu.Lock()
+	wasDown := f.down
+	f.down = !ok
+	f.mu.Unlock()
+	if ok && wasDown && f.back != nil {
+		f.back()
+	}
+}
+
 // failures returns the ongoing failures among names, sorted by name. A
 // resource whose cache took in new data since it failed is fresh again.
 func (f *Freshness) failures(names ...string) (out []string, of []failure) {
@@ -116,9 +155,18 @@ func (f *Freshness) Stale(names ...string) []string {
 // so only the transport sees an outage. One the API server accepts (200)
 // marks it fresh: a watch accepted from the last seen resourceVersion
 // replays what was missed at once, and an accepted list replaces the cache.
+//
+// Every request, of any method, also tells whether the API server answers
+// at all; the first answer after failures calls back. A request its caller
+// cancelled says nothing about the API server (an informer being stopped,
+// say) and is not counted.
 func (f *Freshness) WrapTransport(rt http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(req)
+		if req.Context().Err() != nil {
+			return resp, err
+		}
+		f.reached(err == nil && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests)
 		if req.Method != http.MethodGet {
 			return resp, err
 		}

@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -168,19 +169,22 @@ func TestInformerNamesAreURLPlurals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
 	defer func() {
-		close(stop)
-		s.kubeInf.Shutdown()
+		cancel()
 		s.leaseInf.Shutdown()
-		s.lbInf.Shutdown()
+		s.in.Load().retire()
 	}()
-	s.kubeInf.Start(stop)
-	s.leaseInf.Start(stop)
-	s.lbInf.Start(stop)
-	names := slices.Sorted(maps.Keys(s.informers))
-	if want := append(slices.Clone(groupInputs), resLeases.Resource); !slices.Equal(names, slices.Sorted(slices.Values(want))) {
+	s.leaseInf.Start(ctx.Done())
+	s.in.Load().run(ctx)
+	names := slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(s.in.Load().informers)), resLeases.Resource)))
+	if want := slices.Sorted(slices.Values(allResources)); !slices.Equal(names, want) {
 		t.Fatalf("informers %v, want %v", names, want)
+	}
+	for _, n := range names {
+		if s.informer(n) == nil {
+			t.Errorf("no informer named %s", n)
+		}
 	}
 	eventually(t, "every informer's failing list reported under its name", func() bool {
 		return slices.Equal(fresh.Stale(names...), names)

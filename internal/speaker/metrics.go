@@ -19,6 +19,7 @@ type metrics struct {
 	conflicts   prometheus.Counter
 	recompute   prometheus.Histogram
 	annInterval prometheus.Histogram
+	relists     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -62,6 +63,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Duration of the announcer's Set calls (they send the first gratuitous announcement of every newly held VIP).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
 		}),
+		relists: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leaselb_speaker_relists_total",
+			Help: "Re-lists of the inputs that define groups (Services, EndpointSlices, Nodes, pools, advertisements) started because the API server answered again after failing while some of their watches had failed.",
+		}),
 	}
 	for _, r := range allReasons {
 		m.candidacy.WithLabelValues(string(r))
@@ -74,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.held, m.candidacy, m.ignored, m.handovers, m.claimToAnn,
-		m.wireClaims, m.conflicts, m.recompute, m.annInterval} {
+		m.wireClaims, m.conflicts, m.recompute, m.annInterval, m.relists} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("speaker: registering metrics (one speaker per registry): %w", err)
 		}

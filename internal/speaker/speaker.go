@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +17,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -29,7 +28,6 @@ import (
 	"github.com/leaselb/leaselb/api/v1alpha1"
 	"github.com/leaselb/leaselb/election"
 	"github.com/leaselb/leaselb/internal/client/clientset/versioned"
-	lbinformers "github.com/leaselb/leaselb/internal/client/informers/externalversions"
 	"github.com/leaselb/leaselb/internal/daemon"
 	"github.com/leaselb/leaselb/l2"
 )
@@ -99,8 +97,10 @@ type Config struct {
 	Health *daemon.Health
 	// Freshness tells which caches may be out of date. Wire its
 	// WrapTransport into the REST config of Kube and Leaselb so an accepted
-	// list or watch marks a resource fresh at once; nil makes one that
-	// learns only from failures and new data.
+	// list or watch marks a resource fresh at once, and so the speaker hears
+	// when the API server answers again after failing (it then re-lists the
+	// group inputs, relist.go); nil makes one that learns only from failures
+	// and new data, and never re-lists.
 	Freshness *Freshness
 
 	// Announcer replaces the l2 Announcer: the scale benchmark runs many
@@ -123,10 +123,17 @@ type Speaker struct {
 	log   *zap.Logger
 	clock clock.WithTicker
 
-	kubeInf   informers.SharedInformerFactory
-	leaseInf  informers.SharedInformerFactory
-	lbInf     lbinformers.SharedInformerFactory
-	informers map[string]cache.SharedIndexInformer
+	// leaseInf holds the election's Lease informer, which lives as long as
+	// the speaker; leases is that informer.
+	leaseInf informers.SharedInformerFactory
+	leases   cache.SharedIndexInformer
+	// in is the generation of the group inputs' informers the loop reads
+	// (relist.go); it changes only on the loop's goroutine, and Freshness
+	// reads it from the transport's.
+	in     atomic.Pointer[inputs]
+	relist relister
+	// informerCtx ends every informer when Run returns.
+	informerCtx context.Context
 
 	el        *election.Elector
 	an        Announcer
@@ -232,74 +239,76 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-// makeInformers creates the informer factories and s.informers, named by
-// resource plural, and hooks them to Freshness.
+// makeInformers creates the Lease informer and the first generation of the
+// group inputs' informers, and hooks them to Freshness.
 func (s *Speaker) makeInformers() error {
 	cfg := s.cfg
-	// Resync 0 everywhere: the loop recomputes from the caches on every
-	// change, and a Lease resync would look like a re-list to the election.
-	s.kubeInf = informers.NewSharedInformerFactory(cfg.Kube, 0)
+	// Resync 0: a Lease resync would look like a re-list to the election.
 	s.leaseInf = informers.NewSharedInformerFactoryWithOptions(cfg.Kube, 0,
 		informers.WithNamespace(cfg.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = election.RoleLabel }))
-	s.lbInf = lbinformers.NewSharedInformerFactoryWithOptions(cfg.Leaselb, 0, lbinformers.WithNamespace(cfg.Namespace))
-
-	kube := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
-		return informerOf(s.kubeInf.ForResource(r))
+	leases, err := informerOf(s.leaseInf.ForResource(resLeases))
+	if err != nil {
+		return fmt.Errorf("speaker: %s informer: %w", resLeases.Resource, err)
 	}
-	lease := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
-		return informerOf(s.leaseInf.ForResource(r))
+	if err := hookInformer(leases, resLeases.Resource, func() bool { return true }, s.watchFailed); err != nil {
+		return err
 	}
-	lb := func(r schema.GroupVersionResource) (cache.SharedIndexInformer, error) {
-		return informerOf(s.lbInf.ForResource(r))
+	s.leases = leases
+	in, err := s.newInputs(nil)
+	if err != nil {
+		return err
 	}
-	s.informers = map[string]cache.SharedIndexInformer{}
-	for _, w := range []struct {
-		res schema.GroupVersionResource
-		of  func(schema.GroupVersionResource) (cache.SharedIndexInformer, error)
-	}{
-		{resServices, kube}, {resEndpointSlices, kube}, {resNodes, kube},
-		{resPools, lb}, {resAdvertisements, lb}, {resLeases, lease},
-	} {
-		inf, err := w.of(w.res)
-		if err != nil {
-			return fmt.Errorf("speaker: %s informer: %w", w.res.Resource, err)
-		}
-		s.informers[w.res.Resource] = inf
-	}
-	// s.informers is fixed from here on, so Freshness may read it from the
-	// transport's goroutines.
+	s.in.Store(in)
 	s.fresh.now = s.clock.Now
 	s.fresh.version = func(name string) string {
-		if inf := s.informers[name]; inf != nil {
+		if inf := s.informer(name); inf != nil {
 			return inf.LastSyncResourceVersion()
 		}
 		return ""
 	}
-	for name, inf := range s.informers {
-		if err := inf.SetTransform(stripManagedFields); err != nil {
-			return fmt.Errorf("speaker: %s informer: %w", name, err)
+	return nil
+}
+
+// hookInformer strips managedFields from what inf caches and reports its
+// list and watch failures while live says it is in use.
+func hookInformer(inf cache.SharedIndexInformer, name string, live func() bool, failed func(string, error)) error {
+	if err := inf.SetTransform(stripManagedFields); err != nil {
+		return fmt.Errorf("speaker: %s informer: %w", name, err)
+	}
+	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+		if live() {
+			failed(name, err)
 		}
-		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { s.watchFailed(name, err) }); err != nil {
-			return fmt.Errorf("speaker: %s informer: %w", name, err)
-		}
+	}); err != nil {
+		return fmt.Errorf("speaker: %s informer: %w", name, err)
 	}
 	return nil
 }
 
-// wire creates the election and the loop on the informers and announcer,
-// and routes the informers' events to the loop.
+// informer returns the informer of a resource (by plural) that the speaker
+// reads now.
+func (s *Speaker) informer(name string) cache.SharedIndexInformer {
+	if name == resLeases.Resource {
+		return s.leases
+	}
+	if in := s.in.Load(); in != nil {
+		return in.informers[name]
+	}
+	return nil
+}
+
+// allResources are the resources the speaker caches, by plural.
+var allResources = append(slices.Clone(groupInputs), resLeases.Resource)
+
+// wire creates the election and the loop on the informers and announcer;
+// the group inputs' handlers (newInputs) wake the loop.
 func (s *Speaker) wire(m *metrics) error {
 	cfg := s.cfg
-	svcInf := s.kubeInf.Core().V1().Services()
-	sliceInf := s.kubeInf.Discovery().V1().EndpointSlices()
-	nodeInf := s.kubeInf.Core().V1().Nodes()
-	poolInf := s.lbInf.Leaselb().V1alpha1().IPAddressPools()
-	adInf := s.lbInf.Leaselb().V1alpha1().L2Advertisements()
 	annots := nodeAnnotations(s.an)
 	el, err := election.New(election.Config{
 		Client:          cfg.Kube,
-		Leases:          s.informers[resLeases.Resource],
+		Leases:          s.leases,
 		Namespace:       cfg.Namespace,
 		Node:            cfg.Node,
 		Clock:           cfg.Clock,
@@ -330,43 +339,12 @@ func (s *Speaker) wire(m *metrics) error {
 		recorder:          recorder,
 		m:                 m,
 		stale:             s.staleResources,
-	}, el, s.an, sources{
-		services:  svcInf.Lister(),
-		slices:    sliceInf.Lister(),
-		nodes:     nodeInf.Lister(),
-		pools:     poolInf.Lister().IPAddressPools(cfg.Namespace),
-		ads:       adInf.Lister().L2Advertisements(cfg.Namespace),
-		namespace: cfg.Namespace,
-	})
+	}, el, s.an, s.in.Load().src)
 	s.loop.published = annots
 	s.fresh.changed = s.loop.changed
-
-	wake := func(any) { s.loop.changed() }
-	services := svcInf.Lister()
-	handlers := map[string]cache.ResourceEventHandlerFuncs{
-		resServices.Resource: {
-			AddFunc:    func(o any) { wakeIf(s.loop, serviceMatters(o)) },
-			UpdateFunc: func(o, n any) { wakeIf(s.loop, serviceMatters(o, n)) },
-			DeleteFunc: func(o any) { wakeIf(s.loop, serviceMatters(o)) },
-		},
-		resEndpointSlices.Resource: {
-			AddFunc:    func(o any) { wakeIf(s.loop, sliceMatters(services, o)) },
-			UpdateFunc: func(o, n any) { wakeIf(s.loop, sliceMatters(services, o, n)) },
-			DeleteFunc: func(o any) { wakeIf(s.loop, sliceMatters(services, o)) },
-		},
-		resNodes.Resource: {
-			AddFunc:    wake,
-			UpdateFunc: func(o, n any) { wakeIf(s.loop, nodeUpdateMatters(o, n)) },
-			DeleteFunc: wake,
-		},
-		resPools.Resource:          {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
-		resAdvertisements.Resource: {AddFunc: wake, UpdateFunc: func(_, _ any) { s.loop.changed() }, DeleteFunc: wake},
-	}
-	for name, h := range handlers {
-		if _, err := s.informers[name].AddEventHandler(h); err != nil {
-			return fmt.Errorf("speaker: %s informer: %w", name, err)
-		}
-	}
+	s.relist = relister{log: s.log, every: relistRetry, clock: s.clock, m: m,
+		start: s.startInputs, back: make(chan struct{}, 1), synced: make(chan *inputs, 1)}
+	s.fresh.back = s.relist.apiBack
 	return nil
 }
 
@@ -380,12 +358,6 @@ func informerOf[G interface {
 	return g.Informer(), nil
 }
 
-func wakeIf(l *loop, matters bool) {
-	if matters {
-		l.changed()
-	}
-}
-
 // stripManagedFields drops managedFields before objects are cached: the
 // speaker never reads them, and on big clusters they are most of the bytes.
 func stripManagedFields(obj any) (any, error) {
@@ -395,9 +367,17 @@ func stripManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// staleResources lists the group inputs whose cache may be out of date.
+// staleResources lists the group inputs whose cache may be out of date:
+// those Freshness knows to be, and those a re-list under way will replace
+// (its accepted list marks them fresh before the loop reads it).
 func (s *Speaker) staleResources() []string {
-	return s.fresh.Stale(groupInputs...)
+	stale := s.fresh.Stale(groupInputs...)
+	if p := s.relist.pending; p != nil {
+		stale = append(stale, p.relisting...)
+		slices.Sort(stale)
+		stale = slices.Compact(stale)
+	}
+	return stale
 }
 
 // watchFailed records an informer's list/watch failure.
@@ -414,9 +394,9 @@ func (s *Speaker) Run(ctx context.Context) error {
 	defer s.broadcaster.Shutdown()
 	informerCtx, stopInformers := context.WithCancel(context.Background())
 	defer stopInformers()
-	s.kubeInf.Start(informerCtx.Done())
+	s.informerCtx = informerCtx
 	s.leaseInf.Start(informerCtx.Done())
-	s.lbInf.Start(informerCtx.Done())
+	s.in.Load().run(informerCtx)
 
 	// The election gets its own context, ended only once the loop has
 	// stopped answering: a successor claims the moment it sees a release,
@@ -451,8 +431,8 @@ func (s *Speaker) Run(ctx context.Context) error {
 func (s *Speaker) run(ctx context.Context) error {
 	l := s.loop
 	var syncs []cache.InformerSynced
-	for _, inf := range s.informers {
-		syncs = append(syncs, inf.HasSynced)
+	for _, name := range allResources {
+		syncs = append(syncs, s.informer(name).HasSynced)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), syncs...) {
 		l.stop()
@@ -514,6 +494,13 @@ func (s *Speaker) run(ctx context.Context) error {
 			dirty = true
 		case <-wake.C():
 			dirty = !l.wire.next.IsZero() && !s.clock.Now().Before(l.wire.next)
+		case <-s.relist.back:
+			s.relist.onBack(s.fresh.Stale(groupInputs...))
+		case g := <-s.relist.synced:
+			if s.relist.onSynced(g) {
+				s.swapInputs(g)
+				dirty = true
+			}
 		}
 	}
 }
@@ -587,7 +574,7 @@ func (s *Speaker) Ready() error {
 	s.mu.Unlock()
 	now := s.clock.Now()
 	var failing []string
-	names, failures := s.fresh.failures(slices.Collect(maps.Keys(s.informers))...)
+	names, failures := s.fresh.failures(allResources...)
 	for i, f := range failures {
 		if now.Sub(f.since) > watchFailingAfter {
 			failing = append(failing, fmt.Sprintf("%s (since %v: %v)", names[i], now.Sub(f.since).Round(time.Second), f.err))
@@ -607,8 +594,8 @@ func (s *Speaker) Ready() error {
 
 func (s *Speaker) unsynced() []string {
 	var out []string
-	for name, inf := range s.informers {
-		if !inf.HasSynced() {
+	for _, name := range allResources {
+		if !s.informer(name).HasSynced() {
 			out = append(out, name)
 		}
 	}
