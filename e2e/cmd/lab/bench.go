@@ -411,7 +411,14 @@ func benchGraceful(ctx context.Context, l *lab.Lab, runs int) (arpGaps, httpGaps
 // node in the election.
 func waitRejoined(ctx context.Context, l *lab.Lab, node string, since time.Time) error {
 	name := election.NodeLeaseName(node)
-	return lab.Eventually(ctx, time.Minute, 100*time.Millisecond, func() (bool, string) {
+	// A speaker that refuses its flags exits at once: say so, rather than
+	// wait a minute for a renewal that never comes.
+	var exited error
+	err := lab.Eventually(ctx, time.Minute, 100*time.Millisecond, func() (bool, string) {
+		if p := l.Proc("speaker-" + node); p != nil && p.Exited() {
+			exited = fmt.Errorf("%s's speaker exited: see %s", node, p.LogFile)
+			return true, ""
+		}
 		le, err := l.Client.CoordinationV1().Leases(lab.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -419,6 +426,10 @@ func waitRejoined(ctx context.Context, l *lab.Lab, node string, since time.Time)
 		rt := le.Spec.RenewTime
 		return rt != nil && rt.After(since), fmt.Sprintf("node lease %s not renewed since %s restarted", name, node)
 	})
+	if exited != nil {
+		return exited
+	}
+	return err
 }
 
 // waitServingHolder waits until the VIP answers from its lease holder.
