@@ -62,6 +62,9 @@ const (
 	failoverTail = 2 * time.Second
 )
 
+// benchPrefix starts the names of the benchmark lab's namespaces.
+const benchPrefix = "llb-"
+
 // vipLeases selects the VIP leases.
 var vipLeases = metav1.ListOptions{LabelSelector: election.RoleLabel + "=" + election.RoleVIP}
 
@@ -113,13 +116,16 @@ func bench(ctx context.Context, root string, args []string) error {
 	sort.Ints(counts)
 
 	began := time.Now()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	load := watchLoad(loadCtx, benchPrefix)
 	audit, err := newSpeakerAudit()
 	if err != nil {
 		return err
 	}
 	defer audit.remove()
 	step("Starting the lab for the benchmark (prefix llb-; the API server logs the speakers' reads)")
-	l, err := lab.Start(ctx, lab.Options{Prefix: "llb-", Root: root, Logf: logf, APIServerArgs: audit.apiServerArgs()})
+	l, err := lab.Start(ctx, lab.Options{Prefix: benchPrefix, Root: root, Logf: logf, APIServerArgs: audit.apiServerArgs()})
 	if err != nil {
 		return err
 	}
@@ -144,6 +150,7 @@ func bench(ctx context.Context, root string, args []string) error {
 		r.stopped = err.Error()
 	}
 	r.took = time.Since(began)
+	r.load = load.describe()
 	text := r.render()
 	fmt.Print("\n" + text)
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
@@ -571,6 +578,8 @@ func (s scaleRow) maxHolderWrites() float64 {
 type report struct {
 	started time.Time
 	took    time.Duration
+	// load says how busy the machine was.
+	load string
 	// stopped is why the benchmark ended before its last figure ("": it
 	// did not).
 	stopped                   string
@@ -800,6 +809,7 @@ func (r *report) render() string {
 	fmt.Fprintf(&b, "# leaselb lab benchmark\n\n%s on %s, %s in all, lab start included (lab: network namespaces on one machine, real kube-apiserver, stand-in nodes; shared CPU, so treat as indicative). "+
 		"Speaker defaults (node lease renewed every 500 ms, duration 2 s, wire check on) unless a row says otherwise.\n\n",
 		r.started.UTC().Format(time.RFC3339), host, r.took.Round(time.Second))
+	b.WriteString(r.load + "\n\n")
 	if r.stopped != "" {
 		fmt.Fprintf(&b, "**Stopped early** (figures below are what was measured before): %s\n\n", r.stopped)
 	}

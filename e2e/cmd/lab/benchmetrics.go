@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/leaselb/leaselb/e2e/lab"
@@ -223,4 +228,68 @@ func (a *speakerAudit) reads(from, to time.Time) (reads map[string]float64, logg
 		}
 	}
 	return reads, logged, sc.Err()
+}
+
+// machineLoad follows the machine while the benchmark runs: the lab shares
+// it with whatever else runs (other labs, builds), and figures taken while
+// every core was busy say more about the machine than about leaselb.
+type machineLoad struct {
+	mu sync.Mutex
+	// peak is the highest 1-minute load average seen.
+	peak float64
+	// others are the prefixes of network namespaces not ours (other labs).
+	others map[string]bool
+}
+
+// watchLoad samples /proc/loadavg and /run/netns every few seconds until
+// ctx is done.
+func watchLoad(ctx context.Context, ours string) *machineLoad {
+	m := &machineLoad{others: map[string]bool{}}
+	go func() {
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		for {
+			m.sample(ours)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *machineLoad) sample(ours string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				m.peak = max(m.peak, v)
+			}
+		}
+	}
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if prefix, _, ok := strings.Cut(e.Name(), "-"); ok && prefix+"-" != ours {
+			m.others[prefix+"-"] = true
+		}
+	}
+}
+
+// describe says how busy the machine was, for the report.
+func (m *machineLoad) describe() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cores := runtime.NumCPU()
+	s := fmt.Sprintf("Machine: %d cores; 1-minute load average up to %.1f during the run", cores, m.peak)
+	if len(m.others) > 0 {
+		s += fmt.Sprintf("; other labs running beside it (network namespaces %s*)", strings.Join(slices.Sorted(maps.Keys(m.others)), "*, "))
+	}
+	s += "."
+	if m.peak > 1.5*float64(cores) {
+		s += " **The machine was overloaded for part of the run: read the figures as what leaselb does on an overloaded machine, not as its speed.**"
+	}
+	return s
 }
