@@ -549,9 +549,10 @@ type scaleRow struct {
 	// speakerReads are the speakers' GET and LIST requests/s, from the
 	// audit log, by resource.
 	speakerReads map[string]float64
-	// steadyProbes is the wire check's frames/s, all speakers.
-	steadyProbes       float64
-	rssMiB, cpuPercent float64
+	// steadyFrames and steadyProbes are the wire check's frames, and
+	// frames/s, all speakers.
+	steadyFrames, steadyProbes float64
+	rssMiB, cpuPercent         float64
 	// The failure of the node holding the most groups.
 	victim       string
 	victimGroups int
@@ -597,10 +598,13 @@ func benchScale(ctx context.Context, l *lab.Lab, tr *tracker, audit *speakerAudi
 	row := scaleRow{vips: n}
 	all := nodeNames(l, "")
 	time.Sleep(claimBurstEnd)
+	// Every rate divides by the time between its own two readings: under
+	// load a scrape can take seconds, and a shared window would hide that.
 	a0, err := apiServerCounts(ctx, l)
 	if err != nil {
 		return row, err
 	}
+	a0At := time.Now()
 	s0, err := speakersNow(ctx, l, all)
 	if err != nil {
 		return row, err
@@ -615,19 +619,25 @@ func benchScale(ctx context.Context, l *lab.Lab, tr *tracker, audit *speakerAudi
 		return row, ctx.Err()
 	case <-time.After(steady):
 	}
+	cpuSecs := time.Since(t0).Seconds()
+	for _, nd := range all {
+		p := l.Proc("speaker-" + nd)
+		row.rssMiB = math.Max(row.rssMiB, rssOf(p))
+		row.cpuPercent = math.Max(row.cpuPercent, (cpuOf(p)-cpu0[nd])/cpuSecs*100)
+	}
 	a1, err := apiServerCounts(ctx, l)
 	if err != nil {
 		return row, err
 	}
+	apiSecs := time.Since(a0At).Seconds()
 	s1, err := speakersNow(ctx, l, all)
 	if err != nil {
 		return row, err
 	}
 	t1 := time.Now()
-	el := t1.Sub(t0).Seconds()
-	row.secs = el
+	row.secs = t1.Sub(t0).Seconds()
 	d := a1.sub(a0)
-	row.apiWrites, row.apiLeaseWrites = total(d.writes)/el, d.writes["leases"]/el
+	row.apiWrites, row.apiLeaseWrites = total(d.writes)/apiSecs, d.writes["leases"]/apiSecs
 	reads, logged, err := audit.reads(t0, t1)
 	if err != nil {
 		return row, err
@@ -639,21 +649,20 @@ func benchScale(ctx context.Context, l *lab.Lab, tr *tracker, audit *speakerAudi
 	} else {
 		row.speakerReads = map[string]float64{}
 		for k, v := range reads {
-			row.speakerReads[k] = v / el
+			row.speakerReads[k] = v / row.secs
 		}
 	}
 	for _, nd := range all {
-		p := l.Proc("speaker-" + nd)
-		row.rssMiB = math.Max(row.rssMiB, rssOf(p))
-		row.cpuPercent = math.Max(row.cpuPercent, (cpuOf(p)-cpu0[nd])/el*100)
-		row.steadyProbes += (s1[nd].probes - s0[nd].probes) / el
+		secs := s1[nd].at.Sub(s0[nd].at).Seconds()
+		row.steadyFrames += s1[nd].probes - s0[nd].probes
+		row.steadyProbes += (s1[nd].probes - s0[nd].probes) / secs
 		if s1[nd].held > 0 {
 			row.holders++
-			row.holderWrites = append(row.holderWrites, (s1[nd].leaseWrites-s0[nd].leaseWrites)/el)
+			row.holderWrites = append(row.holderWrites, (s1[nd].leaseWrites-s0[nd].leaseWrites)/secs)
 		}
 	}
 	logf("%d VIPs steady: Lease writes/s per holding node %v (speakers' counters); %.2f API writes/s in all (%.2f to Leases); speakers' reads/s %s; %.2f probe frames/s; speaker max RSS %.1f MiB, max CPU %.1f%%",
-		n, roundAll(row.holderWrites), row.apiWrites, row.apiLeaseWrites, topKeys(reads, el, 4), row.steadyProbes, row.rssMiB, row.cpuPercent)
+		n, roundAll(row.holderWrites), row.apiWrites, row.apiLeaseWrites, topKeys(reads, row.secs, 4), row.steadyProbes, row.rssMiB, row.cpuPercent)
 
 	// Fail the node holding the most groups.
 	for _, nd := range all {
@@ -841,7 +850,7 @@ func (r *report) render() string {
 		fmt.Fprintf(&b, "| node holding %d of %d VIPs fails | %.0f | %.0f | %.0f | %.1f | |\n", s.victimGroups, s.vips, s.failProbes, s.failReplies, s.failProbes, s.failProbes/math.Max(s.answered.Seconds(), 1e-3))
 	}
 	for _, s := range r.scale {
-		fmt.Fprintf(&b, "| steady state, %d VIPs, %.0f s | %.0f | | | %.2f | none: %s |\n", s.vips, s.secs, s.steadyProbes*s.secs, s.steadyProbes, met(s.steadyProbes == 0))
+		fmt.Fprintf(&b, "| steady state, %d VIPs, %.0f s | %.0f | | | %.2f | none: %s |\n", s.vips, s.secs, s.steadyFrames, s.steadyProbes, met(s.steadyFrames == 0))
 	}
 	b.WriteString("\nCounted on the speakers that survived each failure, from a scrape before it to one " + probeTail.String() + " after traffic was back; the rate divides by the failure → traffic times. Frames per second are per failover, not per VIP: the top-ranked successor probes each holder MAC, however many groups it holds.\n\n")
 

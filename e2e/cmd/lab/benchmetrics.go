@@ -82,6 +82,8 @@ type speakerFigures struct {
 	// candidate and notCandidate count the groups it is, and is not, a
 	// candidate for (gauge; notCandidate sums every other reason).
 	candidate, notCandidate float64
+	// at is when the scrape returned.
+	at time.Time
 }
 
 func figuresOf(samples []sample) speakerFigures {
@@ -105,7 +107,9 @@ func speakersNow(ctx context.Context, l *lab.Lab, nodes []string) (map[string]sp
 		if err != nil {
 			return nil, err
 		}
-		m[n] = figuresOf(s)
+		f := figuresOf(s)
+		f.at = time.Now()
+		m[n] = f
 	}
 	return m, nil
 }
