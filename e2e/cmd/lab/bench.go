@@ -197,7 +197,7 @@ func (r *report) measure(ctx context.Context, l *lab.Lab, audit *speakerAudit, r
 		return err
 	}
 	step(fmt.Sprintf("Graceful stop (SIGTERM of the holder's speaker) x %d", runs))
-	if r.gracefulARP, r.gracefulHTTP, err = benchGraceful(ctx, l, runs); err != nil {
+	if r.graceful, err = benchGraceful(ctx, l, runs); err != nil {
 		return err
 	}
 	if err := l.DeleteAllServices(ctx); err != nil {
@@ -264,6 +264,21 @@ type failoverRuns struct {
 	// probes and replies are the wire check's frames each run cost,
 	// counted on the surviving speakers.
 	probes, replies []float64
+	// early counts the runs not counted because the VIP had moved before
+	// the failure (see movedEarly).
+	early int
+}
+
+// movedEarly names the node other than old that answered a request
+// entirely before the failure: the VIP had left old on its own (a false
+// failover, as on an overloaded machine), so the run measures nothing.
+func movedEarly(samples []lab.Sample, failedAt time.Time, old string) (string, bool) {
+	for _, s := range samples {
+		if s.Err == nil && s.From != "" && s.From != old && s.Done.Before(failedAt) {
+			return s.From, true
+		}
+	}
+	return "", false
 }
 
 // runFailovers fails the VIP's holder runs times. Each run starts once the
@@ -305,10 +320,15 @@ func runFailovers(ctx context.Context, l *lab.Lab, vip string, runs int, f failu
 			return res, err
 		}
 		sent, replies := probesBetween(before, after)
-		res.gaps = append(res.gaps, gap)
-		res.probes = append(res.probes, sent)
-		res.replies = append(res.replies, replies)
-		logf("run %2d: %s failed, %s answering after %s; %.0f probe frames sent, %.0f replies", i+1, old, succ, gap.Round(time.Millisecond), sent, replies)
+		if early, moved := movedEarly(samples, failedAt, old); moved {
+			res.early++
+			logf("run %2d: %s answered before %s failed: the VIP had moved on its own; run not counted", i+1, early, old)
+		} else {
+			res.gaps = append(res.gaps, gap)
+			res.probes = append(res.probes, sent)
+			res.replies = append(res.replies, replies)
+			logf("run %2d: %s failed, %s answering after %s; %.0f probe frames sent, %.0f replies", i+1, old, succ, gap.Round(time.Millisecond), sent, replies)
+		}
 		restored := time.Now()
 		if err := f.restore(l, ctx, old); err != nil {
 			return res, err
@@ -352,22 +372,35 @@ func restartSpeakers(ctx context.Context, l *lab.Lab, vip string, args ...string
 	return err
 }
 
-func benchGraceful(ctx context.Context, l *lab.Lab, runs int) (arpGaps, httpGaps []time.Duration, err error) {
-	vip := ""
-	if ips, err := l.IngressIPs(ctx, "bench-failover"); err == nil && len(ips) > 0 {
-		vip = ips[0]
-	} else {
-		return nil, nil, fmt.Errorf("bench-failover has no IP: %v", err)
+// gracefulRuns are the figures of repeated graceful stops.
+type gracefulRuns struct {
+	// arp are the times from SIGTERM to the successor's first gratuitous
+	// ARP, http to traffic on the successor.
+	arp, http []time.Duration
+	// early counts the runs not counted because the VIP had moved before
+	// the SIGTERM.
+	early int
+}
+
+func benchGraceful(ctx context.Context, l *lab.Lab, runs int) (gracefulRuns, error) {
+	var res gracefulRuns
+	ips, err := l.IngressIPs(ctx, "bench-failover")
+	if err != nil || len(ips) == 0 {
+		return res, fmt.Errorf("bench-failover has no IP: %v", err)
 	}
+	vip := ips[0]
 	w, err := l.OpenARP()
 	if err != nil {
-		return nil, nil, err
+		return res, err
 	}
 	defer w.Close()
 	for i := 0; i < runs && ctx.Err() == nil; i++ {
+		if err := waitCandidates(ctx, l); err != nil {
+			return res, err
+		}
 		old, err := waitServingHolder(ctx, l, vip, 8080)
 		if err != nil {
-			return nil, nil, err
+			return res, err
 		}
 		type ann struct {
 			at  time.Time
@@ -375,10 +408,7 @@ func benchGraceful(ctx context.Context, l *lab.Lab, runs int) (arpGaps, httpGaps
 			err error
 		}
 		annCh := make(chan ann, 1)
-		var wg sync.WaitGroup
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			at, mac, err := w.FirstAnnouncement(vip, l.Hosts[old].MAC, 30*time.Second)
 			annCh <- ann{at, mac, err}
 		}()
@@ -386,31 +416,40 @@ func benchGraceful(ctx context.Context, l *lab.Lab, runs int) (arpGaps, httpGaps
 		failAtRandomPhase()
 		stoppedAt := l.StopSpeaker(old, 10*time.Second)
 		a := <-annCh
-		wg.Wait()
 		_ = lab.Eventually(ctx, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 			_, _, ok := lab.Gap(probe.Samples(), stoppedAt, old)
 			return ok, ""
 		})
 		samples := probe.Stop()
 		if a.err != nil {
-			return nil, nil, fmt.Errorf("run %d: no gratuitous ARP from a successor after SIGTERM of %s's speaker: %w", i+1, old, a.err)
+			return res, fmt.Errorf("run %d: no gratuitous ARP from a successor after SIGTERM of %s's speaker: %w", i+1, old, a.err)
 		}
-		arpGaps = append(arpGaps, a.at.Sub(stoppedAt))
 		hg, succ, ok := lab.Gap(samples, stoppedAt, old)
-		if ok {
-			httpGaps = append(httpGaps, hg)
+		early, moved := movedEarly(samples, stoppedAt, old)
+		switch {
+		case moved || a.at.Before(stoppedAt):
+			if !moved {
+				early = l.NodeByMAC(a.mac)
+			}
+			res.early++
+			logf("run %2d: %s announced or answered for the VIP before %s's speaker was stopped: the VIP had moved on its own; run not counted", i+1, early, old)
+		default:
+			res.arp = append(res.arp, a.at.Sub(stoppedAt))
+			if ok {
+				res.http = append(res.http, hg)
+			}
+			logf("run %2d: %s's speaker SIGTERM, first GARP from %s (%s) after %s, HTTP from %s after %s", i+1, old,
+				l.NodeByMAC(a.mac), a.mac, a.at.Sub(stoppedAt).Round(time.Millisecond), succ, hg.Round(time.Millisecond))
 		}
-		logf("run %2d: %s's speaker SIGTERM, first GARP from %s (%s) after %s, HTTP from %s after %s", i+1, old,
-			l.NodeByMAC(a.mac), a.mac, a.at.Sub(stoppedAt).Round(time.Millisecond), succ, hg.Round(time.Millisecond))
 		started := time.Now()
 		if err := l.StartSpeaker(old); err != nil {
-			return nil, nil, err
+			return res, err
 		}
 		if err := waitRejoined(ctx, l, old, started); err != nil {
-			return nil, nil, err
+			return res, err
 		}
 	}
-	return arpGaps, httpGaps, nil
+	return res, nil
 }
 
 // waitRejoined waits until node's speaker, restarted at since, has renewed
@@ -583,12 +622,12 @@ type report struct {
 	load string
 	// stopped is why the benchmark ended before its last figure ("": it
 	// did not).
-	stopped                   string
-	runs                      int
-	nodeWire, nodeNoWire      failoverRuns
-	dataLink                  failoverRuns
-	gracefulARP, gracefulHTTP []time.Duration
-	scale                     []scaleRow
+	stopped              string
+	runs                 int
+	nodeWire, nodeNoWire failoverRuns
+	dataLink             failoverRuns
+	graceful             gracefulRuns
+	scale                []scaleRow
 }
 
 // benchScale measures the steady state with n VIPs, then fails the node
@@ -829,8 +868,17 @@ func (r *report) render() string {
 	fmt.Fprintf(&b, "| node failure → traffic on the successor, `--wire-check=false` %s (reference) |\n", stats(r.nodeNoWire.gaps))
 	fmt.Fprintf(&b, "| ratio wire check on / off | | %s | %s | | | |\n", ratio(r.nodeWire.gaps, r.nodeNoWire.gaps, 0.5), ratio(r.nodeWire.gaps, r.nodeNoWire.gaps, 0.99))
 	fmt.Fprintf(&b, "| data link down (management link up) → traffic on the successor %s %s |\n", stats(r.dataLink.gaps), goal(r.dataLink.gaps, 0.99, goalDataLinkP99))
-	fmt.Fprintf(&b, "| graceful stop (SIGTERM) → successor's first gratuitous ARP seen by the client %s %s |\n", stats(r.gracefulARP), goal(r.gracefulARP, 0.99, goalGracefulARP))
-	fmt.Fprintf(&b, "| graceful stop (SIGTERM) → traffic on the successor %s |\n", stats(r.gracefulHTTP))
+	fmt.Fprintf(&b, "| graceful stop (SIGTERM) → successor's first gratuitous ARP seen by the client %s %s |\n", stats(r.graceful.arp), goal(r.graceful.arp, 0.99, goalGracefulARP))
+	fmt.Fprintf(&b, "| graceful stop (SIGTERM) → traffic on the successor %s |\n", stats(r.graceful.http))
+	for _, e := range []struct {
+		what string
+		n    int
+	}{{"node failure, defaults", r.nodeWire.early}, {"node failure, `--wire-check=false`", r.nodeNoWire.early},
+		{"data link down", r.dataLink.early}, {"graceful stop", r.graceful.early}} {
+		if e.n > 0 {
+			fmt.Fprintf(&b, "\n%s: %d runs not counted: another node announced or answered for the VIP before the failure (it had moved on its own).\n", e.what, e.n)
+		}
+	}
 	b.WriteString("\nNode failure: both links down, then the speaker and the kube-proxy stand-in SIGKILLed; the node comes back with fresh processes before the next run. " +
 		"Data link down: the holder's eth0 goes down while its speaker runs and reaches the API server over eth1. The speaker damps a flapping link (the hold-down doubles with each going-down within minutes), " +
 		"so runs seconds apart on one node would measure a node kept out of candidacy; instead the failed node's speaker is stopped while its link is down and started after it is up, so it never sees the flap. " +
