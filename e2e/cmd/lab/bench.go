@@ -879,7 +879,7 @@ func (r *report) render() string {
 			fmt.Fprintf(&b, "\n%s: %d runs not counted: another node announced or answered for the VIP before the failure (it had moved on its own).\n", e.what, e.n)
 		}
 	}
-	b.WriteString("\nNode failure: both links down, then the speaker and the kube-proxy stand-in SIGKILLed; the node comes back with fresh processes before the next run. " +
+	b.WriteString("\nNode failure: the speaker and the kube-proxy stand-in frozen (SIGSTOP, so the speaker cannot see its links die and release), both links down, both processes SIGKILLed; the node comes back with fresh processes before the next run. " +
 		"Data link down: the holder's eth0 goes down while its speaker runs and reaches the API server over eth1. The speaker damps a flapping link (the hold-down doubles with each going-down within minutes), " +
 		"so runs seconds apart on one node would measure a node kept out of candidacy; instead the failed node's speaker is stopped while its link is down and started after it is up, so it never sees the flap. " +
 		"Every run starts when the VIP answers from its holder and every speaker reports itself a candidate for it (`leaselb_speaker_candidacy_groups`); the holder is failed, and a probe from the client (HTTP every 50 ms, each request with a 1 s timeout) " +
