@@ -23,7 +23,8 @@ import (
 
 // What `lab bench` reads besides the API server's own metrics: the
 // speakers' /metrics (public names only, so the figures survive changes to
-// the speaker's internals) and an audit log of the speakers' reads.
+// the speaker's internals), an audit log of the speakers' reads, and how
+// busy the machine was.
 
 // speakerMetricsPort is the port of the speaker's /metrics (its default
 // --metrics-addr).
