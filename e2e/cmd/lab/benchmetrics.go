@@ -33,7 +33,7 @@ const speakerMetricsPort = 7474
 // speakerMetrics scrapes node's speaker from the client over the management
 // network, which stays up when the node's data link is down.
 func speakerMetrics(ctx context.Context, l *lab.Lab, node string) ([]sample, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	tr := &http.Transport{DialContext: lab.DialerIn(l.Hosts["client"].NS), DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
@@ -100,11 +100,19 @@ func figuresOf(samples []sample) speakerFigures {
 	}
 }
 
-// speakersNow scrapes the speakers of nodes, by node.
+// speakersNow scrapes the speakers of nodes, by node. A scrape that fails
+// is tried again a few times: on a loaded machine one can time out, and
+// that alone should not end the benchmark.
 func speakersNow(ctx context.Context, l *lab.Lab, nodes []string) (map[string]speakerFigures, error) {
 	m := map[string]speakerFigures{}
 	for _, n := range nodes {
-		s, err := speakerMetrics(ctx, l, n)
+		var s []sample
+		var err error
+		for try := 0; try < 3; try++ {
+			if s, err = speakerMetrics(ctx, l, n); err == nil || ctx.Err() != nil {
+				break
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
