@@ -293,9 +293,11 @@ demo: deps ## the walkthrough in the lab: pool, Service, curl, fail the holder, 
 	$(MAKE) --no-print-directory build cluster-tools lab-tools lab-images
 	$(BIN)/lab demo
 
+# BENCH_ARGS, e.g. -runs 5 for a quick check (default 20 runs per failover kind).
+BENCH_ARGS ?=
 .PHONY: bench
-bench: deps build cluster-tools lab-tools ## failover times, API writes/s, speaker RSS/CPU in the lab (root, slow); table in bin/bench-results.md
-	$(BIN)/lab bench
+bench: deps build cluster-tools lab-tools ## failover times with and without the wire check, data link down, probe frames, API writes/s and reads, 1,000-VIP failover in the lab (root, slow); table in bin/bench-results.md
+	$(BIN)/lab bench $(BENCH_ARGS)
 
 # BENCH_SCALE_ARGS, e.g. -nodes 10 -vips 200 -steady 10s for a quick run.
 BENCH_SCALE_ARGS ?=

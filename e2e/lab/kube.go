@@ -201,9 +201,20 @@ func (l *Lab) StartSpeaker(node string) error {
 	if l.speakerTakesNodeNameFlag() {
 		args = append(args, "--node-name", node)
 	}
+	l.mu.Lock()
 	args = append(args, l.opts.SpeakerArgs...)
+	l.mu.Unlock()
 	_, err := l.spawn("speaker-"+node, h.NS, []string{"POD_NAMESPACE=" + Namespace, "NODE_NAME=" + node}, l.Bin("leaselb"), args...)
 	return err
+}
+
+// SetSpeakerArgs replaces Options.SpeakerArgs for every speaker started from
+// now on (StartSpeaker, RecoverNode), so one lab can compare speaker
+// settings; a running speaker keeps its flags until it is restarted.
+func (l *Lab) SetSpeakerArgs(args ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opts.SpeakerArgs = append([]string(nil), args...)
 }
 
 // speakerTakesNodeNameFlag reports whether `leaselb speaker` has a

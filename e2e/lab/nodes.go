@@ -4,23 +4,36 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 )
 
-// FailNode fails a node the way a power cut does: both its links go down
-// and its speaker and kube-proxy stand-in are killed (SIGKILL, no release).
-// It returns the moment the data link went down.
+// FailNode fails a node the way a power cut does: its speaker and
+// kube-proxy stand-in freeze (SIGSTOP), both its links go down, and the
+// processes are killed (SIGKILL, no release). Freezing first matters: a
+// speaker that saw its data link go down before the kill would release its
+// groups, as it does when only that link fails, and the successor would
+// take over at once instead of after detecting a dead holder. It returns
+// the moment the node froze.
 func (l *Lab) FailNode(ctx context.Context, node string) (time.Time, error) {
-	at, err := l.linksDown(ctx, node, "eth0", "eth1")
-	if err != nil {
-		return at, err
+	if l.Hosts[node] == nil {
+		return time.Time{}, fmt.Errorf("lab: no node %q", node)
 	}
+	var procs []*Proc
 	for _, name := range []string{"speaker-" + node, "proxy-" + node} {
 		if p := l.Proc(name); p != nil {
-			p.Kill()
+			procs = append(procs, p)
 		}
 	}
-	return at, nil
+	at := time.Now()
+	for _, p := range procs {
+		p.Signal(syscall.SIGSTOP)
+	}
+	_, err := l.linksDown(ctx, node, "eth0", "eth1")
+	for _, p := range procs {
+		p.Kill()
+	}
+	return at, err
 }
 
 // linksDown takes the node's links down, in order, and returns when the

@@ -492,13 +492,7 @@ func (f *fleet) waitReady(ctx context.Context, nodes []string, timeout time.Dura
 }
 
 // apiState scrapes the API server's metrics.
-func (f *fleet) apiState(ctx context.Context) (apiCounts, error) {
-	data, err := f.l.Client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return apiCounts{}, fmt.Errorf("scrape the API server's /metrics: %w", err)
-	}
-	return countAPI(parseMetrics(string(data))), nil
-}
+func (f *fleet) apiState(ctx context.Context) (apiCounts, error) { return apiServerCounts(ctx, f.l) }
 
 // requestCounts sums the simulated speakers' own request counts (SIGUSR2
 // makes each write them).
