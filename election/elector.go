@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,6 +163,9 @@ type Elector struct {
 	// the loop to apply in order.
 	inbox      []func(*core, time.Time)
 	nodeAnnots map[string]string
+	// lists maps the caller's candidate slices of the last SetGroups to
+	// our copies of them.
+	lists map[listKey][]string
 
 	reg cache.ResourceEventHandlerRegistration
 
@@ -352,14 +356,44 @@ func viewOf(l *coordinationv1.Lease) *leaseView {
 
 // SetGroups replaces the full set of groups that exist. Until the first
 // call nothing is claimed and no lease is garbage-collected.
+//
+// Groups that share one Candidates slice (the speaker hands out one per
+// distinct list) share one copy of it here too, and keep the copy of the
+// call before while the list is unchanged: 5,000 groups over 100 nodes hold
+// one list of 100 names, not 5,000.
 func (e *Elector) SetGroups(groups []GroupSpec) {
 	specs := make([]GroupSpec, len(groups))
+	e.mu.Lock()
+	prev := e.lists
+	e.mu.Unlock()
+	next := map[listKey][]string{}
 	for i, g := range groups {
-		g.Candidates = append([]string(nil), g.Candidates...)
+		if len(g.Candidates) == 0 {
+			g.Candidates = nil
+		} else {
+			k := listKey{&g.Candidates[0], len(g.Candidates)}
+			l, ok := next[k]
+			if !ok {
+				if l, ok = prev[k]; !ok || !slices.Equal(l, g.Candidates) {
+					l = slices.Clone(g.Candidates)
+				}
+				next[k] = l
+			}
+			g.Candidates = l
+		}
 		g.Annotations = maps.Clone(g.Annotations)
 		specs[i] = g
 	}
+	e.mu.Lock()
+	e.lists = next
+	e.mu.Unlock()
 	e.push(func(c *core, _ time.Time) { c.setGroups(specs) })
+}
+
+// listKey names a caller's candidate slice by its backing array and length.
+type listKey struct {
+	first *string
+	n     int
 }
 
 // SetNodeAnnotations replaces the annotations written on the node lease

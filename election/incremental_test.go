@@ -288,3 +288,38 @@ func TestRankMatchesRankOf(t *testing.T) {
 		})
 	}
 }
+
+// TestSetGroupsSharesCandidates checks that groups handed one candidate
+// slice share one copy in the core, that the copy survives the caller
+// reusing its buffer, and that an unchanged list keeps its copy across
+// calls (so setGroups compares it by pointer).
+func TestSetGroupsSharesCandidates(t *testing.T) {
+	e := &Elector{wake: make(chan struct{}, 1)}
+	c := newCore("n1", Timing{}.WithDefaults())
+	list := []string{"n1", "n2", "n3"}
+	other := []string{"n1", "n2", "n3"} // equal, another array
+	e.SetGroups([]GroupSpec{{Name: "a", Candidates: list}, {Name: "b", Candidates: list}, {Name: "c", Candidates: other}, {Name: "d"}})
+	e.apply(c, t0)
+	a, b, cc := c.groups["a"].Candidates, c.groups["b"].Candidates, c.groups["c"].Candidates
+	if &a[0] != &b[0] {
+		t.Error("groups given one slice hold two copies")
+	}
+	if &a[0] == &list[0] || &cc[0] == &other[0] {
+		t.Error("the core holds the caller's slice, not a copy")
+	}
+	if c.groups["d"].Candidates != nil {
+		t.Error("no candidates must stay nil")
+	}
+	list[0] = "changed"
+	if a[0] != "n1" {
+		t.Error("the caller's write reached the core's copy")
+	}
+	e.SetGroups([]GroupSpec{{Name: "a", Candidates: list}, {Name: "c", Candidates: other}})
+	e.apply(c, t0)
+	if got := c.groups["a"].Candidates; got[0] != "changed" || &got[0] == &a[0] {
+		t.Errorf("a changed list kept the old copy: %v", got)
+	}
+	if got := c.groups["c"].Candidates; &got[0] != &cc[0] {
+		t.Error("an unchanged list got a new copy")
+	}
+}
