@@ -133,6 +133,9 @@ type ownLease struct {
 	okSent   time.Time // send time of the last successful renewal
 	okOnce   bool
 	failing  bool
+	// failedAfter is okSent when the renewals started failing (zero if
+	// none had succeeded): the trouble began after it.
+	failedAfter time.Time
 	// sends maps the resourceVersions our renewals produced to when each
 	// was sent; seeing one of them come back through the watch (its echo)
 	// proves the watch delivered everything committed before it.
@@ -184,6 +187,11 @@ type core struct {
 	// nobody is judged expired until a full node-lease duration after it,
 	// so a re-list after an outage causes no handover storm.
 	resumed time.Time
+	// troubleFrom is when the trouble that ended at resumed began at the
+	// earliest (the send time of our last renewal that succeeded before our
+	// renewals failed); zero when unknown (a re-list), which gives every
+	// node the quiet period.
+	troubleFrom time.Time
 
 	own  ownLease
 	held map[string]heldGroup
@@ -290,7 +298,7 @@ func (c *core) markSynced(now time.Time) {
 // full duration to show it is alive.
 func (c *core) relisted(now time.Time) {
 	if c.synced {
-		c.resumed = now
+		c.resumed, c.troubleFrom = now, time.Time{}
 		c.allDirty = true
 	}
 }
@@ -421,11 +429,19 @@ func (c *core) drop(group string, reason Reason) {
 }
 
 // nodeBase is the moment from which node's lease is judged: the last change
-// we saw, but never before we resumed watching.
+// we saw, but never before we resumed watching — unless the lease had
+// already gone unchanged for a full duration before our trouble began: our
+// trouble cannot be why it stopped changing, and a quiet period for it would
+// only delay its takeover. Under an API server that answers some renewals
+// late or with 429, every speaker resumes every few seconds, and without
+// this no dead node is ever judged expired (the scale benchmark's power
+// cut at 100 × 5,000: its groups unheld after 5 minutes).
 func (c *core) nodeBase(node string) time.Time {
 	b := c.resumed
-	if n := c.nodes[node]; n != nil && n.changed.After(b) {
-		b = n.changed
+	if n := c.nodes[node]; n != nil {
+		if n.changed.After(b) || !c.troubleFrom.IsZero() && !n.changed.Add(c.t.NodeLeaseDuration).After(c.troubleFrom) {
+			b = n.changed
+		}
 	}
 	return b
 }
@@ -1061,7 +1077,7 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 		o.okSent, o.okOnce = w.sent, true
 		if o.failing {
 			o.failing = false
-			c.resumed = now
+			c.resumed, c.troubleFrom = now, o.failedAfter
 			c.allDirty = true
 			c.note(note{kind: noteResumed})
 		}
@@ -1083,6 +1099,10 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 	case outcomeFailed:
 		if !o.failing {
 			c.note(note{kind: noteFailing})
+			o.failedAfter = time.Time{}
+			if o.okOnce {
+				o.failedAfter = o.okSent
+			}
 		}
 		o.failing = true
 	}
