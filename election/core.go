@@ -91,9 +91,13 @@ type vipState struct {
 	blockRV  string
 	// blockOwnRV is our own last write when fenced: the watch may echo it
 	// after the fencing, and that echo (still naming us) is no news.
-	blockOwnRV     string
-	blockUntil     time.Time
-	retryAt        time.Time // after a failed write
+	blockOwnRV string
+	blockUntil time.Time
+	retryAt    time.Time // after a failed write
+	// conflicts counts the conflicts in a row on the same version
+	// (conflictRV): the cache showed nothing newer in between.
+	conflicts      int
+	conflictRV     string
 	claimableSince time.Time // zero: not claimable now
 	// indexed is the holder core.holders and core.byHolder count this
 	// lease under (reindex).
@@ -900,6 +904,10 @@ func (c *core) planGC(p *planner) {
 	c.planNodeGC(p)
 }
 
+// maxConflictBackoff caps the doubling of the wait after conflicts in a row
+// on one version: 2^(4-1) = 8 node-lease durations.
+const maxConflictBackoff = 4
+
 // nodeLeaseGCAfter is how long a node lease must stay unchanged, on our
 // clock, before the lowest live node deletes it: the node is gone for
 // good, or its speaker will simply create the lease again.
@@ -1016,7 +1024,18 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 	switch out {
 	case outcomeConflict:
 		v.mine = nil
-		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(c.t.NodeLeaseDuration)
+		// Conflict after conflict on the version our cache shows: the
+		// cache is behind (a watch that lags or re-lists), so writing
+		// again every duration only loads the API server; double the
+		// wait each time, up to 8 durations. A newer version in the
+		// cache ends the wait at once, as before.
+		if v.conflicts > 0 && v.conflictRV == w.rv {
+			v.conflicts = min(v.conflicts+1, maxConflictBackoff)
+		} else {
+			v.conflicts, v.conflictRV = 1, w.rv
+		}
+		wait := c.t.NodeLeaseDuration << (v.conflicts - 1)
+		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(wait)
 		switch w.kind {
 		case writeClaim:
 			c.note(note{kind: noteLost, group: w.name, reason: w.reason})
@@ -1030,6 +1049,7 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 		v.retryAt = now.Add(c.t.NodeLeaseRenew)
 		return
 	}
+	v.conflicts = 0
 	switch w.kind {
 	case writeClaim, writeRefresh, writeRelease:
 		lv := &leaseView{rv: rv, holder: w.holder, annotations: w.annotations, transitions: w.transitions}

@@ -323,3 +323,41 @@ func TestSetGroupsSharesCandidates(t *testing.T) {
 		t.Error("an unchanged list got a new copy")
 	}
 }
+
+// TestConflictBackoff tables the wait after a conflict: one duration, then
+// doubling while the conflicts in a row are on the same version (the cache
+// is behind), up to 8 durations; another version starts again at one.
+func TestConflictBackoff(t *testing.T) {
+	const D = DefaultNodeLeaseDuration
+	for _, tc := range []struct {
+		name string
+		rvs  []string // the version each claim was conditional on
+		want time.Duration
+	}{
+		{"one conflict", []string{""}, D},
+		{"two on the same version", []string{"", ""}, 2 * D},
+		{"four in a row", []string{"7", "7", "7", "7"}, 8 * D},
+		{"capped", []string{"7", "7", "7", "7", "7", "7"}, 8 * D},
+		{"a newer version starts again", []string{"7", "7", "7", "9"}, D},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore("n1", Timing{}.WithDefaults())
+			now := t0
+			for _, rv := range tc.rvs {
+				now = now.Add(time.Minute)
+				c.done(write{kind: writeClaim, name: "vip-a", rv: rv, holder: "n1"}, outcomeConflict, "", now)
+			}
+			if got := c.vips["vip-a"].blockUntil.Sub(now); got != tc.want {
+				t.Errorf("blocked for %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// A claim that succeeds ends the series.
+	c := newCore("n1", Timing{}.WithDefaults())
+	c.done(write{kind: writeClaim, name: "vip-a", rv: "7", holder: "n1"}, outcomeConflict, "", t0)
+	c.done(write{kind: writeClaim, name: "vip-a", rv: "7", holder: "n1"}, outcomeOK, "8", t0)
+	c.done(write{kind: writeClaim, name: "vip-a", rv: "7", holder: "n1"}, outcomeConflict, "", t0)
+	if got := c.vips["vip-a"].blockUntil.Sub(t0); got != D {
+		t.Errorf("after a success, blocked for %v, want %v", got, D)
+	}
+}
