@@ -91,10 +91,17 @@ type vipState struct {
 	blockRV  string
 	// blockOwnRV is our own last write when fenced: the watch may echo it
 	// after the fencing, and that echo (still naming us) is no news.
-	blockOwnRV     string
-	blockUntil     time.Time
-	retryAt        time.Time // after a failed write
+	blockOwnRV string
+	blockUntil time.Time
+	retryAt    time.Time // after a failed write
+	// conflicts counts the conflicts in a row on the same version
+	// (conflictRV): the cache showed nothing newer in between.
+	conflicts      int
+	conflictRV     string
 	claimableSince time.Time // zero: not claimable now
+	// indexed is the holder core.holders and core.byHolder count this
+	// lease under (reindex).
+	indexed string
 }
 
 func (v *vipState) view() *leaseView {
@@ -130,6 +137,9 @@ type ownLease struct {
 	okSent   time.Time // send time of the last successful renewal
 	okOnce   bool
 	failing  bool
+	// failedAfter is okSent when the renewals started failing (zero if
+	// none had succeeded): the trouble began after it.
+	failedAfter time.Time
 	// sends maps the resourceVersions our renewals produced to when each
 	// was sent; seeing one of them come back through the watch (its echo)
 	// proves the watch delivered everything committed before it.
@@ -174,7 +184,6 @@ type core struct {
 	stopping  bool
 	groupsSet bool
 	groups    map[string]GroupSpec
-	names     []string // sorted keys of groups
 
 	vips  map[string]*vipState
 	nodes map[string]*nodeState
@@ -182,6 +191,11 @@ type core struct {
 	// nobody is judged expired until a full node-lease duration after it,
 	// so a re-list after an outage causes no handover storm.
 	resumed time.Time
+	// troubleFrom is when the trouble that ended at resumed began at the
+	// earliest (the send time of our last renewal that succeeded before our
+	// renewals failed); zero when unknown (a re-list), which gives every
+	// node the quiet period.
+	troubleFrom time.Time
 
 	own  ownLease
 	held map[string]heldGroup
@@ -198,6 +212,39 @@ type core struct {
 
 	heldChanged bool
 	notes       []note
+
+	// Incremental planning (incremental.go): plan looks only at the
+	// groups marked dirty, whose own timers are due, or whose holder's
+	// thresholds passed.
+	dirty    map[string]struct{}
+	allDirty bool
+	due      dueHeap
+	nodeDue  nodeDueHeap
+	dueAt    map[string]time.Time
+	lastEcho time.Time
+	// holders counts the VIP leases whose view names each node;
+	// byHolder lists them.
+	holders  map[string]int
+	byHolder map[string]map[string]struct{}
+	// overrides are the VIP leases with an override (vipState.mine).
+	overrides map[string]struct{}
+	// orphans are the VIP leases of no group, collected each pass.
+	orphans map[string]struct{}
+	// What the groups' last plans wait for.
+	waitClaim   map[string]struct{}  // ranked the live candidates
+	waitEcho    map[string]time.Time // an echo of a renewal sent after this
+	waitFresh   map[string]struct{}  // a fresh renewal of ours
+	waitSuspect map[string]bool      // judged a suspect holder; true: we probe it
+	// suspectsChanged: rebuild suspects from waitSuspect.
+	suspectsChanged bool
+	liveSeen        map[string]bool // liveness at the end of the last pass, if liveValid
+	liveValid       bool
+	silentSeen      map[string]silence
+	unseenLive      bool
+	ranks           map[string]*rankCache
+	// fullPlan plans every group on every pass, as before the bookkeeping
+	// existed: the reference the incremental plan is tested against.
+	fullPlan bool
 }
 
 func newCore(node string, t Timing) *core {
@@ -209,6 +256,20 @@ func newCore(node string, t Timing) *core {
 		held:   map[string]heldGroup{},
 		own:    ownLease{sends: map[string]time.Time{}},
 		silent: map[string]silence{},
+
+		dirty:       map[string]struct{}{},
+		dueAt:       map[string]time.Time{},
+		holders:     map[string]int{},
+		byHolder:    map[string]map[string]struct{}{},
+		overrides:   map[string]struct{}{},
+		orphans:     map[string]struct{}{},
+		waitClaim:   map[string]struct{}{},
+		waitEcho:    map[string]time.Time{},
+		waitFresh:   map[string]struct{}{},
+		waitSuspect: map[string]bool{},
+		liveSeen:    map[string]bool{},
+		silentSeen:  map[string]silence{},
+		ranks:       map[string]*rankCache{},
 	}
 }
 
@@ -219,6 +280,9 @@ func (c *core) vip(name string) *vipState {
 	if v == nil {
 		v = &vipState{}
 		c.vips[name] = v
+		if _, ok := c.groups[name]; !ok {
+			c.orphans[name] = struct{}{}
+		}
 	}
 	return v
 }
@@ -230,6 +294,7 @@ func (c *core) markSynced(now time.Time) {
 	}
 	c.synced = true
 	c.resumed = now
+	c.allDirty = true
 }
 
 // relisted is called when the informer re-listed (after a watch failure):
@@ -237,7 +302,8 @@ func (c *core) markSynced(now time.Time) {
 // full duration to show it is alive.
 func (c *core) relisted(now time.Time) {
 	if c.synced {
-		c.resumed = now
+		c.resumed, c.troubleFrom = now, time.Time{}
+		c.allDirty = true
 	}
 }
 
@@ -258,6 +324,8 @@ func (c *core) observeNode(node string, lv *leaseView, now time.Time) {
 		// The node renewed: whatever the wire said is about a lapse that
 		// is over.
 		delete(c.silent, node)
+		c.nodeChanged(node, false)
+		c.armNode(node)
 	}
 	n.exists, n.rv = lv != nil, rv
 	if node != c.node {
@@ -294,19 +362,42 @@ func (c *core) observeVIP(name string, lv *leaseView, now time.Time) {
 			v.mine = nil
 		}
 	}
+	c.viewChanged(name, v)
 }
 
 // setGroups replaces the set of groups that exist.
 func (c *core) setGroups(specs []GroupSpec) {
+	old := c.groups
 	c.groups = make(map[string]GroupSpec, len(specs))
-	c.names = c.names[:0]
 	for _, s := range specs {
-		if _, dup := c.groups[s.Name]; !dup {
-			c.names = append(c.names, s.Name)
-		}
 		c.groups[s.Name] = s
 	}
-	sort.Strings(c.names)
+	for name, s := range c.groups {
+		o, ok := old[name]
+		if !ok || !sameList(o.Candidates, s.Candidates) {
+			delete(c.ranks, name)
+		}
+		if !ok || o.Candidate != s.Candidate || o.Reason != s.Reason || !sameList(o.Candidates, s.Candidates) ||
+			!maps.Equal(o.Annotations, s.Annotations) {
+			c.touch(name)
+		}
+	}
+	for name := range old {
+		if _, ok := c.groups[name]; !ok {
+			delete(c.ranks, name)
+			c.forget(name)
+			c.touch(name)
+		}
+	}
+	clear(c.orphans)
+	for name := range c.vips {
+		if _, ok := c.groups[name]; !ok {
+			c.orphans[name] = struct{}{}
+		}
+	}
+	if !c.groupsSet {
+		c.allDirty = true
+	}
 	c.groupsSet = true
 }
 
@@ -322,6 +413,7 @@ func (c *core) lost(group string, now time.Time) {
 	v := c.vip(group)
 	v.mine = nil
 	v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, v.cacheRV(), own, now.Add(c.t.NodeLeaseDuration)
+	c.viewChanged(group, v)
 }
 
 // stillBlocked reports whether v's block holds: the cache shows nothing
@@ -341,11 +433,19 @@ func (c *core) drop(group string, reason Reason) {
 }
 
 // nodeBase is the moment from which node's lease is judged: the last change
-// we saw, but never before we resumed watching.
+// we saw, but never before we resumed watching — unless the lease had
+// already gone unchanged for a full duration before our trouble began: our
+// trouble cannot be why it stopped changing, and a quiet period for it would
+// only delay its takeover. Under an API server that answers some renewals
+// late or with 429, every speaker resumes every few seconds, and without
+// this no dead node is ever judged expired (the scale benchmark's power
+// cut at 100 × 5,000: its groups unheld after 5 minutes).
 func (c *core) nodeBase(node string) time.Time {
 	b := c.resumed
-	if n := c.nodes[node]; n != nil && n.changed.After(b) {
-		b = n.changed
+	if n := c.nodes[node]; n != nil {
+		if n.changed.After(b) || !c.troubleFrom.IsZero() && !n.changed.Add(c.t.NodeLeaseDuration).After(c.troubleFrom) {
+			b = n.changed
+		}
 	}
 	return b
 }
@@ -453,16 +553,6 @@ func (c *core) live(node string, now time.Time, holders map[string]int) bool {
 	return now.Sub(c.nodeBase(node)) < window
 }
 
-func (c *core) holderCounts() map[string]int {
-	h := map[string]int{}
-	for _, v := range c.vips {
-		if lv := v.view(); lv != nil && lv.holder != "" {
-			h[lv.holder]++
-		}
-	}
-	return h
-}
-
 // ownFresh reports whether our node lease was renewed recently enough that
 // a claim made now will not look expired to the others.
 func (c *core) ownFresh(now time.Time) bool {
@@ -477,59 +567,154 @@ type planner struct {
 	needFresh bool      // a claim waits for a fresh renewal of ours
 	echoAfter time.Time // a judgement waits for an echo of a renewal sent after this
 	holders   map[string]int
-	suspects  []Suspect
+	full      bool // c.fullPlan
+	// group, while one group is planned, collects what it waits for:
+	// its wake goes to the due heap, not to the pass's wake.
+	group *groupWaits
 }
 
 func (p *planner) at(t time.Time) {
+	if g := p.group; g != nil {
+		if !t.IsZero() && (g.wake.IsZero() || t.Before(g.wake)) {
+			g.wake = t
+		}
+		return
+	}
 	if !t.IsZero() && (p.wake.IsZero() || t.Before(p.wake)) {
 		p.wake = t
 	}
 }
 
+// atNode is at for a time that follows a holder's node lease: while a group
+// is planned it is left to the holder's thresholds (nodeThresholds), which
+// move with each renewal instead of waking the group for nothing.
+func (p *planner) atNode(t time.Time) {
+	if p.group == nil || p.full {
+		p.at(t)
+	}
+}
+
 func (p *planner) wantEcho(t time.Time) {
+	if g := p.group; g != nil {
+		if !t.IsZero() && (g.echo.IsZero() || t.After(g.echo)) {
+			g.echo = t
+		}
+		return
+	}
 	if !t.IsZero() && (p.echoAfter.IsZero() || t.After(p.echoAfter)) {
 		p.echoAfter = t
 	}
 }
 
+func (p *planner) fresh() {
+	if p.group != nil {
+		p.group.fresh = true
+		return
+	}
+	p.needFresh = true
+}
+
 // plan returns the writes to start now and when to call plan again at the
-// latest (zero: only when something happens).
+// latest (zero: only when something happens). It plans only the groups whose
+// inputs changed or whose time came (incremental.go); c.fullPlan plans them
+// all.
 func (c *core) plan(now time.Time) ([]write, time.Time) {
 	if !c.synced {
 		return nil, time.Time{}
 	}
-	p := &planner{now: now}
-	for _, v := range c.vips {
+	p := &planner{now: now, holders: c.holders, full: c.fullPlan}
+	if c.own.echoSent != c.lastEcho {
 		// Once the watch has echoed a renewal of ours sent after our
 		// write was answered, the cache holds our write or something
 		// newer: trust it again. A stalled watch keeps the override, so
 		// it cannot make us drop what we hold.
-		if v.mine != nil && !c.own.echoSent.Before(v.mine.at) {
-			v.mine = nil
+		c.lastEcho = c.own.echoSent
+		for name := range c.overrides {
+			if v := c.vips[name]; v.mine != nil && !c.own.echoSent.Before(v.mine.at) {
+				v.mine = nil
+				c.viewChanged(name, v)
+			}
+		}
+		for name := range c.waitEcho {
+			c.touch(name)
 		}
 	}
+	c.popDue(now)
+	c.wireNews()
+	if c.allDirty {
+		// The base of every node may have moved (we resumed watching).
+		for n := range c.byHolder {
+			c.armNode(n)
+		}
+	}
+	c.nodeThresholds(p)
+	if c.allDirty || c.fullPlan {
+		for name := range c.groups {
+			c.touch(name)
+		}
+		for name := range c.held {
+			c.touch(name)
+		}
+		c.allDirty = false
+	}
+	for name := range c.dirty {
+		if v := c.vips[name]; v != nil && v.mine != nil && !c.own.echoSent.Before(v.mine.at) {
+			v.mine = nil
+			c.viewChanged(name, v)
+		}
+	}
+	c.liveness(now)
+	names := make([]string, 0, len(c.dirty))
+	for name := range c.dirty {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	// Held() follows the leases: a group whose lease no longer names us
 	// is not ours, whoever changed it.
-	for g := range c.held {
+	for _, g := range names {
+		if _, ok := c.held[g]; !ok {
+			continue
+		}
 		if lv := c.vip(g).view(); lv == nil || lv.holder != c.node {
 			c.drop(g, ReasonSuperseded)
 		}
 	}
-	p.holders = c.holderCounts()
 	if c.groupsSet && !c.stopping {
-		for _, name := range c.names {
-			c.planGroup(p, name, c.groups[name])
+		for _, name := range names {
+			if spec, ok := c.groups[name]; ok {
+				c.forget(name)
+				w := groupWaits{}
+				p.group = &w
+				c.planGroup(p, name, spec)
+				p.group = nil
+				c.remember(name, w)
+			}
 		}
+		clear(c.dirty)
 		c.planGC(p)
+	}
+	p.needFresh = p.needFresh || len(c.waitFresh) > 0
+	for _, t := range c.waitEcho {
+		p.wantEcho(t)
 	}
 	if !c.stopping {
 		c.planRenew(p)
 	}
-	sort.Slice(p.suspects, func(i, j int) bool {
-		a, b := p.suspects[i], p.suspects[j]
-		return a.Node < b.Node || a.Node == b.Node && a.Group < b.Group
-	})
-	c.suspects = p.suspects
+	if c.suspectsChanged {
+		c.suspectsChanged = false
+		c.suspects = c.suspects[:0:0]
+		for g, probe := range c.waitSuspect {
+			if lv := c.vip(g).view(); probe && lv != nil {
+				c.suspects = append(c.suspects, Suspect{Node: lv.holder, Group: g})
+			}
+		}
+		sort.Slice(c.suspects, func(i, j int) bool {
+			a, b := c.suspects[i], c.suspects[j]
+			return a.Node < b.Node || a.Node == b.Node && a.Group < b.Group
+		})
+	}
+	c.snapLiveness(p)
+	p.at(c.nextDue())
 	return p.writes, p.wake
 }
 
@@ -590,7 +775,7 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 		// whose answer we never got): hold it only once a conditional
 		// rewrite succeeds.
 		if !c.ownFresh(p.now) {
-			p.needFresh = true
+			p.fresh()
 			return
 		}
 		c.start(p, v, write{kind: writeClaim, name: name, rv: lv.rv, holder: c.node,
@@ -613,9 +798,9 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 			silent, wagain, wecho := c.wireGone(lv.holder, p.now)
 			if !silent {
 				v.claimableSince = time.Time{}
-				p.at(again)
+				p.atNode(again)
 				p.wantEcho(echo)
-				p.at(wagain)
+				p.atNode(wagain)
 				p.wantEcho(wecho)
 				c.planSuspect(p, name, spec, lv.holder)
 				return
@@ -626,20 +811,16 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 	if v.claimableSince.IsZero() {
 		v.claimableSince = p.now
 	}
-	var live []string
-	for _, n := range spec.Candidates {
-		if n != gone && n != c.node && c.live(n, p.now, p.holders) {
-			live = append(live, n)
-		}
-	}
-	live = append(live, c.node)
-	rank := rankOf(c.node, name, live)
+	rank := c.rank(name, spec, gone, p.now)
 	if readyAt := v.claimableSince.Add(time.Duration(rank) * c.t.RankStep); p.now.Before(readyAt) {
 		p.at(readyAt)
+		if p.group != nil {
+			p.group.ranks = true
+		}
 		return
 	}
 	if !c.ownFresh(p.now) {
-		p.needFresh = true
+		p.fresh()
 		return
 	}
 	w := write{kind: writeClaim, name: name, holder: c.node, annotations: spec.Annotations, reason: reason}
@@ -659,23 +840,19 @@ func (c *core) planSuspect(p *planner, name string, spec GroupSpec, holder strin
 	}
 	if !c.suspect(holder, p.now) {
 		if at := c.nodeBase(holder).Add(c.t.WireSuspect); p.now.Before(at) {
-			p.at(at)
+			p.atNode(at)
 		}
 		return
 	}
-	var live []string
-	for _, n := range spec.Candidates {
-		if n != holder && n != c.node && c.live(n, p.now, p.holders) {
-			live = append(live, n)
-		}
-	}
-	live = append(live, c.node)
-	if rankOf(c.node, name, live) != 0 {
+	// Who probes depends on who is live: look again when that changes.
+	probe := c.rank(name, spec, holder, p.now) == 0
+	c.waitSuspect[name] = probe
+	if !probe {
 		return
 	}
-	p.suspects = append(p.suspects, Suspect{Node: holder, Group: name})
+	c.suspectsChanged = true
 	// The suspicion ends at expiry at the latest.
-	p.at(c.nodeBase(holder).Add(c.t.NodeLeaseDuration))
+	p.atNode(c.nodeBase(holder).Add(c.t.NodeLeaseDuration))
 }
 
 func (c *core) releaseOf(name string, lv *leaseView, reason Reason) write {
@@ -691,11 +868,9 @@ func (c *core) releaseOf(name string, lv *leaseView, reason Reason) write {
 // planGC deletes the leases of groups that do not exist: our own at once,
 // released or orphaned ones by the live node with the lowest name.
 func (c *core) planGC(p *planner) {
-	var names []string
-	for name := range c.vips {
-		if _, ok := c.groups[name]; !ok {
-			names = append(names, name)
-		}
+	names := make([]string, 0, len(c.orphans))
+	for name := range c.orphans {
+		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
@@ -705,6 +880,9 @@ func (c *core) planGC(p *planner) {
 			c.drop(name, ReasonRemoved)
 			if v.cache == nil && v.mine == nil && !v.inflight {
 				delete(c.vips, name)
+				delete(c.orphans, name)
+				delete(c.overrides, name)
+				delete(c.dueAt, name)
 			}
 			continue
 		}
@@ -738,6 +916,10 @@ func (c *core) planGC(p *planner) {
 	}
 	c.planNodeGC(p)
 }
+
+// maxConflictBackoff caps the doubling of the wait after conflicts in a row
+// on one version: 2^(4-1) = 8 node-lease durations.
+const maxConflictBackoff = 4
 
 // nodeLeaseGCAfter is how long a node lease must stay unchanged, on our
 // clock, before the lowest live node deletes it: the node is gone for
@@ -844,16 +1026,29 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 			if out == outcomeFailed {
 				// Not before another full GC period: this is housekeeping.
 				n.changed = now
+				c.armNode(strings.TrimPrefix(w.name, NodeLeasePrefix))
 			}
 		}
 		return
 	}
 	v := c.vip(w.name)
 	v.inflight = false
+	defer c.viewChanged(w.name, v)
 	switch out {
 	case outcomeConflict:
 		v.mine = nil
-		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(c.t.NodeLeaseDuration)
+		// Conflict after conflict on the version our cache shows: the
+		// cache is behind (a watch that lags or re-lists), so writing
+		// again every duration only loads the API server; double the
+		// wait each time, up to 8 durations. A newer version in the
+		// cache ends the wait at once, as before.
+		if v.conflicts > 0 && v.conflictRV == w.rv {
+			v.conflicts = min(v.conflicts+1, maxConflictBackoff)
+		} else {
+			v.conflicts, v.conflictRV = 1, w.rv
+		}
+		wait := c.t.NodeLeaseDuration << (v.conflicts - 1)
+		v.blocked, v.blockRV, v.blockOwnRV, v.blockUntil = true, w.rv, "", now.Add(wait)
 		switch w.kind {
 		case writeClaim:
 			c.note(note{kind: noteLost, group: w.name, reason: w.reason})
@@ -867,6 +1062,7 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 		v.retryAt = now.Add(c.t.NodeLeaseRenew)
 		return
 	}
+	v.conflicts = 0
 	switch w.kind {
 	case writeClaim, writeRefresh, writeRelease:
 		lv := &leaseView{rv: rv, holder: w.holder, annotations: w.annotations, transitions: w.transitions}
@@ -899,6 +1095,9 @@ func (c *core) done(w write, out outcome, rv string, now time.Time) {
 func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 	o := &c.own
 	o.inflight = false
+	for g := range c.waitFresh {
+		c.touch(g)
+	}
 	switch out {
 	case outcomeOK:
 		o.rv = rv
@@ -911,7 +1110,8 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 		o.okSent, o.okOnce = w.sent, true
 		if o.failing {
 			o.failing = false
-			c.resumed = now
+			c.resumed, c.troubleFrom = now, o.failedAfter
+			c.allDirty = true
 			c.note(note{kind: noteResumed})
 		}
 		if n := c.nodes[c.node]; n != nil && n.exists && n.rv == rv && w.sent.After(o.echoSent) {
@@ -932,6 +1132,10 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 	case outcomeFailed:
 		if !o.failing {
 			c.note(note{kind: noteFailing})
+			o.failedAfter = time.Time{}
+			if o.okOnce {
+				o.failedAfter = o.okSent
+			}
 		}
 		o.failing = true
 	}

@@ -19,21 +19,29 @@ func TestExpired(t *testing.T) {
 		name      string
 		changed   time.Duration // when we saw the holder's lease change
 		resumed   time.Duration
+		trouble   time.Duration // troubleFrom (0: unknown)
 		echoSent  time.Duration // send time of our newest echoed renewal
 		now       time.Duration
 		exp       bool
 		wantEcho  bool
 		wantAgain time.Duration
 	}{
-		{"renewed recently", 1 * time.Second, 0, 2500 * time.Millisecond, 2500 * time.Millisecond, false, false, 3 * time.Second},
-		{"unchanged for the duration, echoed after", 1 * time.Second, 0, 3100 * time.Millisecond, 3200 * time.Millisecond, true, false, 0},
-		{"unchanged for the duration, no echo since", 1 * time.Second, 0, 2900 * time.Millisecond, 3200 * time.Millisecond, false, true, 0},
-		{"watch resumed recently (outage)", 1 * time.Second, 60 * time.Second, 61 * time.Second, 61 * time.Second, false, false, 62 * time.Second},
-		{"watch resumed a duration ago", 1 * time.Second, 60 * time.Second, 62100 * time.Millisecond, 62200 * time.Millisecond, true, false, 0},
+		{"renewed recently", 1 * time.Second, 0, 0, 2500 * time.Millisecond, 2500 * time.Millisecond, false, false, 3 * time.Second},
+		{"unchanged for the duration, echoed after", 1 * time.Second, 0, 0, 3100 * time.Millisecond, 3200 * time.Millisecond, true, false, 0},
+		{"unchanged for the duration, no echo since", 1 * time.Second, 0, 0, 2900 * time.Millisecond, 3200 * time.Millisecond, false, true, 0},
+		{"watch resumed recently (outage)", 1 * time.Second, 60 * time.Second, 0, 61 * time.Second, 61 * time.Second, false, false, 62 * time.Second},
+		{"watch resumed a duration ago", 1 * time.Second, 60 * time.Second, 0, 62100 * time.Millisecond, 62200 * time.Millisecond, true, false, 0},
+		{"renewals resumed; it had lapsed before they failed", 1 * time.Second, 60 * time.Second, 10 * time.Second, 60100 * time.Millisecond, 60200 * time.Millisecond, true, false, 0},
+		{"renewals resumed; it lapsed just as they failed", 1 * time.Second, 60 * time.Second, 3 * time.Second, 60100 * time.Millisecond, 60200 * time.Millisecond, true, false, 0},
+		{"renewals resumed; it renewed shortly before they failed", 9 * time.Second, 60 * time.Second, 10 * time.Second, 61 * time.Second, 61 * time.Second, false, false, 62 * time.Second},
+		{"renewals resumed; lapsed before, but no echo since", 1 * time.Second, 60 * time.Second, 10 * time.Second, 2900 * time.Millisecond, 60200 * time.Millisecond, false, true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCore("n1", Timing{NodeLeaseDuration: D}.WithDefaults())
 			c.resumed = at(tc.resumed)
+			if tc.trouble != 0 {
+				c.troubleFrom = at(tc.trouble)
+			}
 			c.nodes["n2"] = &nodeState{exists: true, rv: "7", changed: at(tc.changed)}
 			c.own.echoSent = at(tc.echoSent)
 			exp, again, echo := c.expired("n2", at(tc.now))

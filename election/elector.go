@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,6 +172,9 @@ type Elector struct {
 	// the loop to apply in order.
 	inbox      []func(*core, time.Time)
 	nodeAnnots map[string]string
+	// lists maps the caller's candidate slices of the last SetGroups to
+	// our copies of them.
+	lists map[listKey][]string
 
 	reg cache.ResourceEventHandlerRegistration
 
@@ -183,9 +187,9 @@ type Elector struct {
 	started  time.Time // when the informer synced: the first renewal is due
 	period   time.Duration
 	failing  bool
-	echoSent time.Time     // core.own.echoSent, for CacheCurrentSince
-	suspects []Suspect     // core.suspects, MACs not filled in
-	inflight chan struct{} // semaphore for VIP writes
+	echoSent time.Time  // core.own.echoSent, for CacheCurrentSince
+	suspects []Suspect  // core.suspects, MACs not filled in
+	inflight *writeGate // bounds the VIP writes in flight
 
 	// What settled reads, so tests can step a fake clock without
 	// sleeping: the loop's wait, the writes under way and the last
@@ -234,7 +238,7 @@ func New(cfg Config) (*Elector, error) {
 		changed:    make(chan struct{}, 1),
 		nodeAnnots: maps.Clone(cfg.NodeAnnotations),
 		observed:   map[string]string{},
-		inflight:   make(chan struct{}, cfg.MaxInflight),
+		inflight:   newWriteGate(cfg.MaxInflight),
 		started:    cfg.Clock.Now(),
 		period:     cfg.IdleRenew,
 	}
@@ -361,14 +365,44 @@ func viewOf(l *coordinationv1.Lease) *leaseView {
 
 // SetGroups replaces the full set of groups that exist. Until the first
 // call nothing is claimed and no lease is garbage-collected.
+//
+// Groups that share one Candidates slice (the speaker hands out one per
+// distinct list) share one copy of it here too, and keep the copy of the
+// call before while the list is unchanged: 5,000 groups over 100 nodes hold
+// one list of 100 names, not 5,000.
 func (e *Elector) SetGroups(groups []GroupSpec) {
 	specs := make([]GroupSpec, len(groups))
+	e.mu.Lock()
+	prev := e.lists
+	e.mu.Unlock()
+	next := map[listKey][]string{}
 	for i, g := range groups {
-		g.Candidates = append([]string(nil), g.Candidates...)
+		if len(g.Candidates) == 0 {
+			g.Candidates = nil
+		} else {
+			k := listKey{&g.Candidates[0], len(g.Candidates)}
+			l, ok := next[k]
+			if !ok {
+				if l, ok = prev[k]; !ok || !slices.Equal(l, g.Candidates) {
+					l = slices.Clone(g.Candidates)
+				}
+				next[k] = l
+			}
+			g.Candidates = l
+		}
 		g.Annotations = maps.Clone(g.Annotations)
 		specs[i] = g
 	}
+	e.mu.Lock()
+	e.lists = next
+	e.mu.Unlock()
 	e.push(func(c *core, _ time.Time) { c.setGroups(specs) })
+}
+
+// listKey names a caller's candidate slice by its backing array and length.
+type listKey struct {
+	first *string
+	n     int
 }
 
 // SetNodeAnnotations replaces the annotations written on the node lease
@@ -668,24 +702,26 @@ func (e *Elector) perform(ctx context.Context, w write) {
 	e.writing.Add(1)
 	go func() {
 		defer e.writing.Add(-1) // after the push below
-		if w.kind != writeRenew && w.kind != writeDeleteNode {
-			select {
-			case e.inflight <- struct{}{}:
-				defer func() { <-e.inflight }()
-			case <-ctx.Done():
+		gated := w.kind != writeRenew && w.kind != writeDeleteNode
+		if gated {
+			if err := e.inflight.acquire(ctx); err != nil {
 				e.push(func(c *core, now time.Time) { c.done(w, outcomeFailed, "", now) })
 				return
 			}
 		}
 		// The write itself outlives ctx, so that Run's shutdown learns
 		// whether an in-flight claim won and can release it.
-		out, rv := e.do(context.WithoutCancel(ctx), w)
+		out, rv, overloaded := e.do(context.WithoutCancel(ctx), w)
 		e.push(func(c *core, now time.Time) { c.done(w, out, rv, now) })
+		if gated {
+			e.inflight.release(overloaded)
+		}
 	}()
 }
 
-// do performs one write against the API server.
-func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
+// do performs one write against the API server; overloaded says the API
+// server refused it for overload or did not answer in time.
+func (e *Elector) do(ctx context.Context, w write) (outcome, string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.NodeLeaseDuration)
 	defer cancel()
 	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
@@ -714,6 +750,8 @@ func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
 	}
 	out := outcomeOK
 	result := "ok"
+	overloaded := apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		errors.Is(err, context.DeadlineExceeded)
 	switch {
 	case err == nil:
 	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err):
@@ -727,20 +765,20 @@ func (e *Elector) do(ctx context.Context, w write) (outcome, string) {
 		// cache, which may be what is stale (see core.renewDone).
 		if cur, gerr := leases.Get(ctx, w.name, metav1.GetOptions{}); gerr == nil {
 			e.log.Debug("node lease conflict; re-read", zap.String("lease", w.name), zap.String("resourceVersion", cur.ResourceVersion))
-			return out, cur.ResourceVersion
+			return out, cur.ResourceVersion, false
 		}
 	}
 	fields := []zap.Field{zap.String("lease", w.name), zap.String("write", w.kind.String()),
 		zap.String("verb", verb), zap.String("resourceVersion", w.rv), zap.Stringer("reason", w.reason)}
 	if err != nil {
 		e.log.Debug("lease write failed", append(fields, zap.Error(err))...)
-		return out, ""
+		return out, "", overloaded
 	}
 	e.log.Debug("lease written", fields...)
 	if got == nil {
-		return out, ""
+		return out, "", false
 	}
-	return out, got.ResourceVersion
+	return out, got.ResourceVersion, false
 }
 
 // leaseFor builds the whole Lease a write stores: these Leases are ours, so

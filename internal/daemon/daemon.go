@@ -95,6 +95,12 @@ func (o *Options) RESTConfig(userAgent string) (*rest.Config, error) {
 	cfg.QPS = float32(o.QPS)
 	cfg.Burst = o.Burst
 	cfg.UserAgent = userAgent
+	// No gzip: the API server compresses a watch stream at every flush,
+	// one small event at a time, for every watcher that accepts it. With
+	// 100 speakers watching the Leases that was a third of its CPU in the
+	// scale benchmark (docs/election.md, cost at scale), for events of a
+	// few hundred bytes on a LAN.
+	cfg.DisableCompression = true
 	return cfg, nil
 }
 

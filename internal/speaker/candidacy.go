@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"sort"
@@ -344,17 +345,71 @@ func (w *World) Candidates(g Group, requireClass bool) []string {
 	return w.view(g, requireClass).candidates()
 }
 
-func (v *groupView) candidates() []string {
+func (v *groupView) candidates() []string { return v.appendCandidates(nil) }
+
+// appendCandidates appends the candidates to out, so a caller can reuse one
+// buffer for every group.
+func (v *groupView) appendCandidates(out []string) []string {
 	if v.reason != "" {
-		return nil
+		return out
 	}
-	var out []string
 	for _, n := range v.w.nodeNames {
 		if v.eligible(n) {
 			out = append(out, n)
 		}
 	}
 	return out
+}
+
+// candidateLists hands out one shared slice per distinct candidate list:
+// 5,000 groups over the same 100 nodes then hold one list between them
+// instead of 5,000 copies of it (memory G·N -> N per distinct list). The
+// slices it returns are never written to.
+type candidateLists struct {
+	seed    maphash.Seed
+	byHash  map[uint64][][]string
+	count   int
+	scratch []string
+}
+
+// maxCandidateLists bounds what the interner keeps across recomputes; past
+// it, it starts afresh (lists already handed out stay valid).
+const maxCandidateLists = 4096
+
+// of returns v's candidates as a shared list (nil when there are none).
+func (c *candidateLists) of(v *groupView) []string {
+	c.scratch = v.appendCandidates(c.scratch[:0])
+	return c.intern(c.scratch)
+}
+
+// intern returns the shared list equal to list (nil when it is empty),
+// copying list only when no such list is kept.
+func (c *candidateLists) intern(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	if c.byHash == nil || c.count > maxCandidateLists {
+		if c.byHash == nil {
+			c.seed = maphash.MakeSeed()
+		}
+		c.byHash, c.count = map[uint64][][]string{}, 0
+	}
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	for _, n := range list {
+		h.WriteString(n)
+		h.WriteByte(0)
+	}
+	k := h.Sum64()
+	for _, l := range c.byHash[k] {
+		if slices.Equal(l, list) {
+			return l
+		}
+	}
+	l := slices.Clone(list)
+	c.byHash[k] = append(c.byHash[k], l)
+	c.count++
+	return l
 }
 
 // eligible is decide(node).Candidate without building the Decision: the

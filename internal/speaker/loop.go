@@ -156,6 +156,10 @@ type loop struct {
 	wire   dampedLinks
 	// gated: the last reconcile held a group back for revalidation.
 	gated bool
+	// candidateLists shares one slice among the groups with the same
+	// candidates (and, across recomputes, lets lastSpecs compare them by
+	// pointer).
+	candidateLists candidateLists
 }
 
 func newLoop(cfg loopConfig, el elector, an announcer, src sources) *loop {
@@ -251,7 +255,7 @@ func (l *loop) recompute() {
 			Name:        g.Name,
 			Candidate:   d.Candidate,
 			Reason:      election.Reason(d.Reason),
-			Candidates:  v.candidates(),
+			Candidates:  l.candidateLists.of(v),
 			Annotations: leaseAnnotations(g),
 		}
 		specs = append(specs, spec)

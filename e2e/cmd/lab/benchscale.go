@@ -90,6 +90,8 @@ type scaleOpts struct {
 	steady                  time.Duration
 	killGroups              int
 	roll                    bool
+	rollMax                 int
+	simNice                 int
 	flowSchema              bool
 	out                     string
 }
@@ -103,6 +105,8 @@ func benchScaleCmd(ctx context.Context, root string, args []string) error {
 	fs.DurationVar(&o.steady, "steady", 30*time.Second, "steady-state window")
 	fs.IntVar(&o.killGroups, "kill-groups", 50, "the single node killed is the simulated one holding closest to this many groups")
 	fs.BoolVar(&o.roll, "roll", true, "run the rolling restart of every speaker")
+	fs.IntVar(&o.simNice, "sim-nice", 10, "nice level of the simulated speakers (0: none): on real nodes they would not take the API server's CPU, here 99 processes crowd it out")
+	fs.IntVar(&o.rollMax, "roll-max", 0, "restart only the first this many speakers in the rolling restart (0: all); a restart at 100 × 5,000 waits for a full resync")
 	fs.BoolVar(&o.flowSchema, "flowschema", false, "give the speakers' Lease requests their own API Priority and Fairness level with deep queues (see speakerFlowSchema)")
 	fs.StringVar(&o.out, "out", filepath.Join(root, "bin", "bench-scale.md"), "file the table is written to")
 	if err := fs.Parse(args); err != nil {
@@ -120,7 +124,7 @@ func benchScaleCmd(ctx context.Context, root string, args []string) error {
 	if err != nil {
 		return err
 	}
-	f := &fleet{l: l, root: root, state: filepath.Dir(l.LogDir()), procs: map[string]*lab.Proc{}}
+	f := &fleet{l: l, root: root, state: filepath.Dir(l.LogDir()), procs: map[string]*lab.Proc{}, nice: o.simNice}
 	defer func() {
 		step("Tearing the lab down")
 		f.killAll()
@@ -144,6 +148,7 @@ type fleet struct {
 	root  string
 	state string
 	names []string // every speaker's node, realNode first
+	nice  int      // nice level of the simulated speakers
 
 	mu    sync.Mutex
 	procs map[string]*lab.Proc
@@ -160,7 +165,7 @@ func simName(i int) string { return fmt.Sprintf("sim-%03d", i) }
 
 func (f *fleet) run(ctx context.Context, o scaleOpts) (*scaleReport, error) {
 	l := f.l
-	r := &scaleReport{opts: o, started: time.Now()}
+	r := &scaleReport{opts: o, started: time.Now(), load: loadavg()}
 	for _, d := range []string{filepath.Join(f.state, "ready"), f.profDir()} {
 		_ = os.RemoveAll(d)
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -224,7 +229,11 @@ func (f *fleet) run(ctx context.Context, o scaleOpts) (*scaleReport, error) {
 		return r, err
 	}
 	if o.roll {
-		step(fmt.Sprintf("Rolling restart of all %d speakers, one at a time (SIGTERM, start, wait ready)", len(f.names)))
+		which := fmt.Sprintf("all %d", len(f.names))
+		if o.rollMax > 0 && o.rollMax < len(f.names) {
+			which = fmt.Sprintf("the first %d of %d", o.rollMax, len(f.names))
+		}
+		step(fmt.Sprintf("Rolling restart of %s speakers, one at a time (SIGTERM, start, wait ready)", which))
 		if err := f.roll(ctx, r); err != nil {
 			return r, err
 		}
@@ -412,7 +421,13 @@ func (f *fleet) start(node string, extra ...string) error {
 	args := append([]string{"--kubeconfig", f.l.ComponentKubeconfig("speaker"), "--node-name", node,
 		"--mac", fmt.Sprintf("02:5c:00:00:%02x:%02x", id>>8, id&0xff),
 		"--ready-file", f.readyFile(node), "--profile-dir", f.profDir()}, extra...)
-	p, err := f.l.Spawn(node, f.l.Hosts["client"].NS, []string{"POD_NAMESPACE=" + lab.Namespace}, f.l.Bin("scalespeaker"), args...)
+	bin := f.l.Bin("scalespeaker")
+	if f.nice > 0 {
+		// nice execs the speaker: same pid, every thread niced.
+		args = append([]string{"-n", fmt.Sprint(f.nice), bin}, args...)
+		bin = "nice"
+	}
+	p, err := f.l.Spawn(node, f.l.Hosts["client"].NS, []string{"POD_NAMESPACE=" + lab.Namespace}, bin, args...)
 	if err != nil {
 		return err
 	}
@@ -785,7 +800,12 @@ func (f *fleet) roll(ctx context.Context, r *scaleReport) error {
 	c0 := f.tr.changeCount()
 	t0 := time.Now()
 	var gaps []time.Duration
-	for _, n := range f.names {
+	names := f.names
+	if o := r.opts.rollMax; o > 0 && o < len(names) {
+		names = names[:o]
+	}
+	r.rollRes.restarted = len(names)
+	for _, n := range names {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -1062,6 +1082,7 @@ type steadyResult struct {
 
 type rollResult struct {
 	took              time.Duration
+	restarted         int
 	claims, releases  int
 	kept              int
 	throttled         float64
@@ -1075,6 +1096,7 @@ type profile struct{ what, path, bin string }
 
 type scaleReport struct {
 	opts                        scaleOpts
+	load                        string // /proc/loadavg at the start
 	started                     time.Time
 	spawned, allReady           time.Duration
 	coldAll, coldFirst, coldP50 time.Duration
@@ -1121,6 +1143,12 @@ func (r *scaleReport) render() string {
 		"(informers, election, loop; own client and node lease) with a **simulated wire side** that records what it would announce and answers nothing. "+
 		"%d VIPs as %d IPv6 Services × %d IP (%d groups, one VIP lease each), `status.loadBalancer.ingress` written by the benchmark (no controller). Speaker defaults: node lease renewed every 500 ms, duration 2 s.\n\n",
 		r.started.UTC().Format(time.RFC3339), host, n, realNode, n-1, o.vips, services, o.perService, services)
+	if o.simNice > 0 {
+		fmt.Fprintf(&b, "The simulated speakers run at nice %d, so that the API server and etcd, which on a real cluster do not share their cores with a hundred speakers, get the CPU they ask for first; the speakers' CPU figures are still what each used.\n\n", o.simNice)
+	}
+	if r.load != "" {
+		fmt.Fprintf(&b, "Machine load (`/proc/loadavg`) at the start / end of the run: %s / %s.\n\n", r.load, loadavg())
+	}
 	if o.flowSchema {
 		b.WriteString("API Priority and Fairness: the speakers' Lease requests in their own priority level (`-flowschema`: 40 shares, 16 queues of 1,000, hand size 4).\n\n")
 	} else {
@@ -1190,7 +1218,11 @@ func (r *scaleReport) render() string {
 			k.res.writes/k.res.window.Seconds(), k.res.writeTop, k.res.throttled), "")
 	}
 	if rr := r.rollRes; rr.took > 0 {
-		row("rolling restart", fmt.Sprintf("%d speakers one at a time (SIGTERM, start, ready)", n), rr.took.Round(time.Second).String(), "")
+		what := fmt.Sprintf("%d speakers one at a time (SIGTERM, start, ready)", n)
+		if rr.restarted < n {
+			what = fmt.Sprintf("the first %d of %d speakers one at a time (SIGTERM, start, ready)", rr.restarted, n)
+		}
+		row("rolling restart", what, rr.took.Round(time.Second).String(), "")
 		row("", "holder changes (claims / releases)", fmt.Sprintf("%d / %d", rr.claims, rr.releases), "")
 		row("", fmt.Sprintf("SIGTERM → group held by another node, %d groups: max / p99 / p50", rr.moved),
 			fmt.Sprintf("%s / %s / %s", secs(rr.longest), secs(rr.p99), secs(rr.p50)),
@@ -1245,4 +1277,18 @@ func pprofTop(p profile) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n")
+}
+
+// loadavg returns the first three fields of /proc/loadavg: other work on
+// the shared VM changes every figure here.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
