@@ -148,6 +148,11 @@ type ownLease struct {
 	echoSent time.Time // send time of the newest renewal whose echo we saw
 	// period is the renewal period the last plan chose (renewPeriod).
 	period time.Duration
+	// retry: the last renewal met a conflict after one that did not, and
+	// goes again at once with the version re-read. A conflict in a row
+	// waits for the period, so two writers of one node lease cannot spin.
+	retry     bool
+	conflicts int // renewals in a row answered with a conflict
 }
 
 // heldGroup is a group this node holds.
@@ -989,7 +994,7 @@ func (c *core) planRenew(p *planner) {
 	}
 	period := o.period
 	next := o.lastSent.Add(period)
-	due := o.lastSent.IsZero() || !p.now.Before(next)
+	due := o.lastSent.IsZero() || !p.now.Before(next) || o.retry
 	if !o.failing {
 		if p.needFresh && !c.ownFresh(p.now) {
 			due = true
@@ -1006,7 +1011,7 @@ func (c *core) planRenew(p *planner) {
 		p.at(next)
 		return
 	}
-	o.inflight = true
+	o.inflight, o.retry = true, false
 	o.lastSent = p.now
 	p.writes = append(p.writes, write{kind: writeRenew, name: NodeLeaseName(c.node), rv: o.rv,
 		holder: c.node, sent: p.now})
@@ -1098,6 +1103,11 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 	for g := range c.waitFresh {
 		c.touch(g)
 	}
+	if out == outcomeConflict {
+		o.conflicts++
+	} else {
+		o.conflicts = 0
+	}
 	switch out {
 	case outcomeOK:
 		o.rv = rv
@@ -1129,6 +1139,9 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 				o.rv = n.rv
 			}
 		}
+		// Waiting a whole period would leave our node lease unchanged
+		// for it, and the echo a takeover waits for later by as much.
+		o.retry = o.conflicts == 1
 	case outcomeFailed:
 		if !o.failing {
 			c.note(note{kind: noteFailing})

@@ -159,3 +159,44 @@ func TestLostIgnoresOurOwnEcho(t *testing.T) {
 		})
 	}
 }
+
+// TestRenewRetriesAConflictAtOnce: a renewal answered with a conflict goes
+// again at once with the version re-read, so our node lease does not stand
+// still for a period (nor a takeover's echo wait with it); a conflict in a
+// row waits for the period, so two writers of one node lease cannot spin.
+func TestRenewRetriesAConflictAtOnce(t *testing.T) {
+	const ms = time.Millisecond
+	renews := func(ws []write) (n int) {
+		for _, w := range ws {
+			if w.kind == writeRenew {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name     string
+		outcomes []outcome // of the renewals before the plan at 10 ms
+		want     int       // renewals that plan sends
+	}{
+		{"after a success: wait for the period", []outcome{outcomeOK}, 0},
+		{"after a conflict: at once", []outcome{outcomeOK, outcomeConflict}, 1},
+		{"after two conflicts in a row: wait", []outcome{outcomeOK, outcomeConflict, outcomeConflict}, 0},
+		{"after a failure: wait (the outage rule)", []outcome{outcomeOK, outcomeFailed}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore("n1", Timing{}.WithDefaults())
+			c.markSynced(at(0))
+			c.setGroups(nil)
+			for i, out := range tc.outcomes {
+				c.own.inflight = true
+				c.own.lastSent = at(time.Duration(i) * ms)
+				c.done(write{kind: writeRenew, name: NodeLeaseName("n1"), sent: c.own.lastSent}, out, fmt.Sprint(i+1), at(time.Duration(i)*ms))
+			}
+			ws, _ := c.plan(at(10 * ms))
+			if got := renews(ws); got != tc.want {
+				t.Errorf("renewals planned at 10 ms: %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
