@@ -2,6 +2,7 @@ package election
 
 import (
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -151,8 +152,8 @@ type ownLease struct {
 	// retry: the last renewal met a conflict after one that did not, and
 	// goes again at once with the version re-read. A conflict in a row
 	// waits for the period, so two writers of one node lease cannot spin.
-	retry     bool
-	conflicts int // renewals in a row answered with a conflict
+	retry      bool
+	conflicted bool // the last renewal was answered with a conflict
 }
 
 // heldGroup is a group this node holds.
@@ -873,12 +874,7 @@ func (c *core) releaseOf(name string, lv *leaseView, reason Reason) write {
 // planGC deletes the leases of groups that do not exist: our own at once,
 // released or orphaned ones by the live node with the lowest name.
 func (c *core) planGC(p *planner) {
-	names := make([]string, 0, len(c.orphans))
-	for name := range c.orphans {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(c.orphans)) {
 		v := c.vips[name]
 		lv := v.view()
 		if lv == nil {
@@ -1103,11 +1099,8 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 	for g := range c.waitFresh {
 		c.touch(g)
 	}
-	if out == outcomeConflict {
-		o.conflicts++
-	} else {
-		o.conflicts = 0
-	}
+	again := !o.conflicted // a first conflict in a row is retried at once
+	o.conflicted = out == outcomeConflict
 	switch out {
 	case outcomeOK:
 		o.rv = rv
@@ -1141,7 +1134,7 @@ func (c *core) renewDone(w write, out outcome, rv string, now time.Time) {
 		}
 		// Waiting a whole period would leave our node lease unchanged
 		// for it, and the echo a takeover waits for later by as much.
-		o.retry = o.conflicts == 1
+		o.retry = again
 	case outcomeFailed:
 		if !o.failing {
 			c.note(note{kind: noteFailing})

@@ -1029,6 +1029,23 @@ func (s *sim) heldSets() map[string]string {
 	return out
 }
 
+// startSteady starts a calm simulation (no chaos) of five nodes, n1 to n5,
+// each a candidate for the same 20 groups, with the wire check as wire says.
+func startSteady(t *testing.T, seed uint64, wire simWire) *sim {
+	s := newSim(t, seed, 5)
+	s.chaos = false
+	wire.set(s)
+	for i := range 20 {
+		g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
+		s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
+		s.annots[g] = g
+	}
+	for _, n := range s.nodes {
+		s.start(n)
+	}
+	return s
+}
+
 // TestSimulationAPIOutage: the API server goes away for everyone for a
 // minute and comes back, the watches resuming or re-listing. Every holder
 // keeps announcing throughout, and nothing changes hands afterwards (no
@@ -1039,16 +1056,7 @@ func TestSimulationAPIOutage(t *testing.T) {
 		relist bool
 	}{{"watch resumes", false}, {"watch re-lists", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(t, 42, 5)
-			s.chaos = false
-			for i := range 20 {
-				g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
-				s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
-				s.annots[g] = g
-			}
-			for _, n := range s.nodes {
-				s.start(n)
-			}
+			s := startSteady(t, 42, wireOff)
 			s.run(20 * time.Second)
 			before := s.heldSets()
 			if len(before) != 20 {
@@ -1115,17 +1123,7 @@ func TestSimulationFailover(t *testing.T) {
 		t.Run(fmt.Sprintf("graceful=%v/wire=%v", graceful, tc.wire), func(t *testing.T) {
 			var gaps []time.Duration
 			for seed := range uint64(10) {
-				s := newSim(t, 100+seed, 5)
-				s.chaos = false
-				tc.wire.set(s)
-				for i := range 20 {
-					g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
-					s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
-					s.annots[g] = g
-				}
-				for _, n := range s.nodes {
-					s.start(n)
-				}
+				s := startSteady(t, 100+seed, tc.wire)
 				s.run(20*time.Second + s.dur(0, time.Second))
 				victim := s.nodes[s.rng.IntN(len(s.nodes))]
 				var lost []string
@@ -1196,17 +1194,7 @@ func TestSimulationFailover(t *testing.T) {
 // logs how long a pause each tolerates, found by stretching it.
 func TestSimulationPause(t *testing.T) {
 	setup := func(seed uint64, wire simWire) (*sim, *simNode) {
-		s := newSim(t, 200+seed, 5)
-		s.chaos = false
-		wire.set(s)
-		for i := range 20 {
-			g := fmt.Sprintf("vip-192.0.2.%d", 10+i)
-			s.groups[g] = []string{"n1", "n2", "n3", "n4", "n5"}
-			s.annots[g] = g
-		}
-		for _, n := range s.nodes {
-			s.start(n)
-		}
+		s := startSteady(t, 200+seed, wire)
 		s.run(20*time.Second + s.dur(0, time.Second))
 		for _, n := range s.nodes {
 			if len(n.core.held) > 0 {

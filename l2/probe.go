@@ -3,6 +3,7 @@ package l2
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -291,12 +292,7 @@ func (a *Announcer) probeRound() {
 		}
 	}
 
-	nodes := make([]string, 0, len(p.targets))
-	for node := range p.targets {
-		nodes = append(nodes, node)
-	}
-	slices.Sort(nodes)
-	for _, node := range nodes {
+	for _, node := range slices.Sorted(maps.Keys(p.targets)) {
 		t := p.targets[node]
 		if !t.last.IsZero() && now.Sub(t.last) < p.interval/2 {
 			continue // probed this interval already: an extra round for a new target

@@ -13,13 +13,7 @@ import (
 // VIP, so nothing else answers either) and is reported silent; continued,
 // it answers again.
 func TestRootProbe(t *testing.T) {
-	l := newLAN(t)
-	a := l.addHost("a", "192.0.2.1/24", "2001:db8::1/64")
-	b := l.addHost("b", "192.0.2.2/24", "2001:db8::2/64")
-	macA := macOf(t, a, "eth0")
-	ha := startHelper(t, a)
-	hb := startHelper(t, b)
-	ha.do("set "+vip4+","+vip6, "set-done")
+	_, macA, ha, hb := probeLAN(t, vip4+","+vip6)
 	for _, ip := range []string{vip4, vip6} {
 		t.Run(ip, func(t *testing.T) {
 			// A node name per family, so no line of the other subtest
@@ -48,13 +42,7 @@ func TestRootProbe(t *testing.T) {
 func TestRootProbeHost(t *testing.T) {
 	for _, tc := range []struct{ vip, addr string }{{vip4, "192.0.2.1"}, {vip6, "2001:db8::1"}} {
 		t.Run(tc.vip, func(t *testing.T) {
-			l := newLAN(t)
-			a := l.addHost("a", "192.0.2.1/24", "2001:db8::1/64")
-			b := l.addHost("b", "192.0.2.2/24", "2001:db8::2/64")
-			macA := macOf(t, a, "eth0")
-			ha := startHelper(t, a)
-			hb := startHelper(t, b)
-			ha.do("set "+tc.vip, "set-done")
+			a, macA, ha, hb := probeLAN(t, tc.vip)
 			node := "host-" + tc.vip
 			hb.do("probe "+node+" "+tc.vip+" "+macA+" "+tc.addr, "probe-set")
 			hb.expect("probe alive " + node)
@@ -82,4 +70,19 @@ func TestRootProbeHost(t *testing.T) {
 			hb.do("probe", "probe-set")
 		})
 	}
+}
+
+// probeLAN puts two hosts on a bridge, a (192.0.2.1, 2001:db8::1) answering
+// for vips (comma-separated) and b (192.0.2.2, 2001:db8::2) to probe it,
+// each an announcer process; it returns a's namespace and MAC and both
+// processes.
+func probeLAN(t *testing.T, vips string) (a, macA string, ha, hb *helper) {
+	l := newLAN(t)
+	a = l.addHost("a", "192.0.2.1/24", "2001:db8::1/64")
+	b := l.addHost("b", "192.0.2.2/24", "2001:db8::2/64")
+	macA = macOf(t, a, "eth0")
+	ha = startHelper(t, a)
+	hb = startHelper(t, b)
+	ha.do("set "+vips, "set-done")
+	return a, macA, ha, hb
 }
