@@ -111,8 +111,10 @@ type system interface {
 
 // ifaceSockets is one interface's sockets.
 type ifaceSockets interface {
-	// setFilter installs the kernel filters for the VIPs held on the interface.
-	setFilter(held []netip.Addr) error
+	// setFilter installs the kernel filters for the VIPs held on the
+	// interface; exact is false when the kernel refused them and a filter
+	// that passes every frame of the protocol stands in.
+	setFilter(held []netip.Addr) (exact bool, err error)
 	readARP(b []byte) (int, error)
 	readNDP(b []byte) (int, error)
 	writeARP(frame []byte) error
@@ -180,6 +182,7 @@ type iface struct {
 	retryAt time.Time                 // when failed: when to open again
 	backoff time.Duration
 	failed  atomic.Bool // a reader hit an error on the current sockets
+	coarse  bool        // the kernel refused the filter naming the held VIPs
 }
 
 // NewAnnouncer returns an Announcer that answers for nothing until Set.
@@ -602,10 +605,12 @@ func (a *Announcer) applyLocked() {
 		// Answer first, then join groups, then announce: a client that
 		// reacts to the announcement with a solicitation gets an answer.
 		f.snap.Store(&ifaceView{name: name, mac: f.info.MAC, held: toSet(ips), ours: ours})
-		if err := f.socks.setFilter(ips); err != nil {
+		exact, err := f.socks.setFilter(ips)
+		if err != nil {
 			a.failIfaceLocked(f, err)
 			continue
 		}
+		a.noteFilterLocked(f, exact, len(ips))
 		a.syncGroupsLocked(f, ips)
 		var v4, v6 float64
 		for _, ip := range ips {
@@ -628,6 +633,24 @@ func (a *Announcer) applyLocked() {
 		a.m.answering.WithLabelValues(name, familyIPv6).Set(v6)
 	}
 	a.kick()
+}
+
+// noteFilterLocked logs and exports when f's kernel filter stops or starts
+// naming its held VIPs. Answers are right either way; coarse costs the
+// speaker every ARP/NDP frame on the link.
+func (a *Announcer) noteFilterLocked(f *iface, exact bool, held int) {
+	if f.coarse == !exact {
+		return
+	}
+	f.coarse = !exact
+	if f.coarse {
+		a.m.coarse.WithLabelValues(f.info.Name).Set(1)
+		a.log.Warn("the kernel refused the filter naming this interface's VIPs; every ARP and NDP frame on it now reaches the speaker, which answers only for held VIPs (raise net.core.optmem_max to filter in the kernel again)",
+			zap.String("interface", f.info.Name), zap.Int("vips", held))
+		return
+	}
+	a.m.coarse.WithLabelValues(f.info.Name).Set(0)
+	a.log.Info("the kernel filters this interface's frames by VIP again", zap.String("interface", f.info.Name), zap.Int("vips", held))
 }
 
 // nextSend is when s sends next, after its step-th frame was sent at now

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/mdlayher/ndp"
@@ -125,11 +126,15 @@ const (
 )
 
 type linuxConn struct {
-	name  string
-	arp   *packet.Conn
-	nd    *packet.Conn
-	group *ndp.Conn // opened at the first join: interfaces without IPv6 need none
-	ifi   *net.Interface
+	name string
+	arp  *packet.Conn
+	nd   *packet.Conn
+	// Membership sockets, opened at the first join (interfaces without IPv6
+	// need none) and one more each time the last is full, and which of them
+	// holds each group.
+	members  []*ndp.Conn
+	memberOf map[netip.Addr]*ndp.Conn
+	ifi      *net.Interface
 }
 
 func (linuxSystem) open(l Link) (ifaceSockets, error) {
@@ -163,19 +168,42 @@ func assemble(prog []bpf.Instruction) ([]bpf.RawInstruction, error) {
 	return raw, nil
 }
 
-func (c *linuxConn) setFilter(held []netip.Addr) error {
-	a, err := assemble(arpFilter(held))
+// setFilter installs the programs that name held on both sockets. The kernel
+// charges a socket's filter to net.core.optmem_max (20 KiB by default before
+// Linux 6.9: about 300 addresses), and the old program and the new one both
+// while it swaps them. When it refuses a program for want of memory, the
+// socket gets its protocol's coarse program, which passes every ARP or NDP
+// frame to the user-space lookup, and one more try of the exact one, now
+// replacing a small program. Answers stay right either way; exact reports
+// whether both sockets filter in the kernel.
+func (c *linuxConn) setFilter(held []netip.Addr) (exact bool, err error) {
+	arpExact, err := attachFilter(c.arp, arpFilter(held), arpCoarse())
 	if err != nil {
-		return err
+		return false, fmt.Errorf("l2: interface %q: ARP socket filter: %w", c.name, err)
 	}
-	n, err := assemble(ndpFilter(held))
+	ndExact, err := attachFilter(c.nd, ndpFilter(held), ndpCoarse())
 	if err != nil {
-		return err
+		return false, fmt.Errorf("l2: interface %q: IPv6 socket filter: %w", c.name, err)
 	}
-	if err := c.arp.SetBPF(a); err != nil {
-		return err
+	return arpExact && ndExact, nil
+}
+
+func attachFilter(conn *packet.Conn, prog, coarse []bpf.Instruction) (bool, error) {
+	raw, err := assemble(prog)
+	if err != nil {
+		return false, err
 	}
-	return c.nd.SetBPF(n)
+	if err = conn.SetBPF(raw); err == nil || !errors.Is(err, unix.ENOMEM) {
+		return err == nil, err
+	}
+	small, err := assemble(coarse)
+	if err != nil {
+		return false, err
+	}
+	if err := conn.SetBPF(small); err != nil {
+		return false, err
+	}
+	return conn.SetBPF(raw) == nil, nil
 }
 
 func (c *linuxConn) readARP(b []byte) (int, error) {
@@ -200,37 +228,61 @@ func (c *linuxConn) writeNDP(frame []byte) error {
 
 // join joins an IPv6 group the way the kernel's own addresses do: the
 // kernel programs the NIC's multicast filter and sends MLD reports, so a
-// switch doing MLD snooping forwards solicitations for the VIP to us.
+// switch doing MLD snooping forwards solicitations for the VIP to us. A
+// socket's memberships are charged to net.core.optmem_max (about 360 of them
+// under the 20 KiB default of kernels before 6.9), so a join no open socket
+// has room for goes to a new one.
 func (c *linuxConn) join(group netip.Addr) error {
-	if c.group == nil {
-		g, _, err := ndp.Listen(c.ifi, ndp.Unspecified)
-		if err != nil {
-			return fmt.Errorf("l2: interface %q: opening ICMPv6 socket for group membership: %w", c.name, err)
+	if _, ok := c.memberOf[group]; ok {
+		return nil
+	}
+	for _, g := range slices.Backward(c.members) {
+		err := g.JoinGroup(group)
+		if err == nil {
+			c.memberOf[group] = g
+			return nil
 		}
-		// Only memberships are wanted from this socket; the packet socket
-		// receives the frames. Block every ICMPv6 type so nothing queues.
-		var f ipv6.ICMPFilter
-		f.SetAll(true)
-		if err := g.SetICMPFilter(&f); err != nil {
-			_ = g.Close()
+		if !errors.Is(err, unix.ENOMEM) {
 			return err
 		}
-		c.group = g
 	}
-	return c.group.JoinGroup(group)
+	g, _, err := ndp.Listen(c.ifi, ndp.Unspecified)
+	if err != nil {
+		return fmt.Errorf("l2: interface %q: opening ICMPv6 socket for group membership: %w", c.name, err)
+	}
+	// Only memberships are wanted from this socket; the packet socket
+	// receives the frames. Block every ICMPv6 type so nothing queues.
+	var f ipv6.ICMPFilter
+	f.SetAll(true)
+	if err := g.SetICMPFilter(&f); err != nil {
+		_ = g.Close()
+		return err
+	}
+	if err := g.JoinGroup(group); err != nil {
+		_ = g.Close()
+		return err
+	}
+	if c.memberOf == nil {
+		c.memberOf = map[netip.Addr]*ndp.Conn{}
+	}
+	c.members = append(c.members, g)
+	c.memberOf[group] = g
+	return nil
 }
 
 func (c *linuxConn) leave(group netip.Addr) error {
-	if c.group == nil {
+	g, ok := c.memberOf[group]
+	if !ok {
 		return nil
 	}
-	return c.group.LeaveGroup(group)
+	delete(c.memberOf, group)
+	return g.LeaveGroup(group)
 }
 
 func (c *linuxConn) close() error {
 	errs := []error{c.arp.Close(), c.nd.Close()}
-	if c.group != nil {
-		errs = append(errs, c.group.Close())
+	for _, g := range c.members {
+		errs = append(errs, g.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -114,6 +114,7 @@ type fakeConn struct {
 	mu      sync.Mutex
 	written [][]byte
 	filter  []netip.Addr
+	fits    int // the most VIPs an exact filter may name; 0: any number
 	groups  map[netip.Addr]bool
 	in4     chan []byte
 	in6     chan []byte
@@ -122,11 +123,12 @@ type fakeConn struct {
 	readErr chan error
 }
 
-func (c *fakeConn) setFilter(held []netip.Addr) error {
+func (c *fakeConn) setFilter(held []netip.Addr) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.filter = slices.Clone(held)
-	return nil
+	// Like a kernel whose net.core.optmem_max fits filters for this many.
+	return c.fits == 0 || len(held) <= c.fits, nil
 }
 
 func (c *fakeConn) read(in chan []byte, b []byte) (int, error) {
@@ -302,6 +304,42 @@ func TestAnswersAndClaims(t *testing.T) {
 	eventually(t, func() bool { return testutil.ToFloat64(a.m.malformed.WithLabelValues("eth0", familyIPv4)) == 1 }, "malformed counted")
 	if n, err := testutil.GatherAndCount(reg); err != nil || n == 0 {
 		t.Errorf("metrics do not gather: %v", err)
+	}
+}
+
+// A kernel that refuses the filter naming the VIPs leaves answers right:
+// the coarse filter stands in, the gauge and the log say so, and a smaller
+// set filters exactly again.
+func TestRefusedFilterKeepsAnswering(t *testing.T) {
+	sys := newFakeSystem(eth0())
+	a, _, _ := newTestAnnouncer(t, sys, 0)
+	defer a.Close()
+	a.Set([]Announcement{{Group: "g", IPs: []netip.Addr{heldV4}}})
+	c := sys.conn("eth0")
+	c.mu.Lock()
+	c.fits = 1
+	c.mu.Unlock()
+	coarse := func() float64 { return testutil.ToFloat64(a.m.coarse.WithLabelValues("eth0")) }
+	for _, tc := range []struct {
+		name       string
+		held       []netip.Addr
+		wantCoarse float64
+	}{
+		{"two VIPs, room for one", []netip.Addr{heldV4, heldV6}, 1},
+		{"one VIP again", []netip.Addr{heldV6}, 0},
+	} {
+		a.Set([]Announcement{{Group: "g", IPs: tc.held}})
+		if got := coarse(); got != tc.wantCoarse {
+			t.Errorf("%s: kernel_filter_coarse %v, want %v", tc.name, got, tc.wantCoarse)
+		}
+		for _, ip := range tc.held {
+			if got := a.Interfaces(ip); !slices.Equal(got, []string{"eth0"}) {
+				t.Errorf("%s: %s answered on %v, want eth0", tc.name, ip, got)
+			}
+		}
+	}
+	if n := sys.opened; n != 1 {
+		t.Errorf("sockets opened %d times, want once: a refused filter is no socket failure", n)
 	}
 }
 

@@ -68,7 +68,8 @@ func TestNDPFilter(t *testing.T) {
 		many = append(many, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i), 14: 1}))
 	}
 	many = append(many, heldV6)
-	nearly := netip.MustParseAddr("2001:db8::1:10") // differs from heldV6 in one word
+	nearly := netip.MustParseAddr("2001:db8::1:10") // differs from heldV6 in the last word
+	sameLow := netip.MustParseAddr("2001:db9::10")  // differs only above the last word
 	tests := []struct {
 		name  string
 		held  []netip.Addr
@@ -78,6 +79,7 @@ func TestNDPFilter(t *testing.T) {
 		{"NS for held VIP", []netip.Addr{heldV4, heldV6}, nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 255), true},
 		{"NS for held VIP, last of many", many[len(many)-maxFilteredIPv6:], nsFrame(t, clientMAC, clientV6, snm, heldV6, true, 255), true},
 		{"NS for an address one word off", []netip.Addr{heldV6}, nsFrame(t, clientMAC, clientV6, snm, nearly, true, 255), false},
+		{"NS for an address with the same last word: user space decides", []netip.Addr{heldV6}, nsFrame(t, clientMAC, clientV6, snm, sameLow, true, 255), true},
 		{"NS for other address", []netip.Addr{heldV6}, nsFrame(t, clientMAC, clientV6, snm, otherV6, true, 255), false},
 		{"NS from held VIP", []netip.Addr{heldV6}, nsFrame(t, rivalMAC, heldV6, snm, clientV6, true, 255), true},
 		{"NA for held VIP", []netip.Addr{heldV6}, ipv6Frame(t, &ndp.NeighborAdvertisement{TargetAddress: heldV6, Override: true}, rivalMAC, heldV6, allNodes, 255), true},

@@ -24,6 +24,7 @@ type metrics struct {
 	socketErrors *prometheus.CounterVec
 	claimsLost   prometheus.Counter
 	answering    *prometheus.GaugeVec
+	coarse       *prometheus.GaugeVec
 	probes       *prometheus.CounterVec
 	probeReplies *prometheus.CounterVec
 }
@@ -46,8 +47,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		probeReplies: counter("probe_replies_total", "Replies to wire-check probes from the probed holder's MAC.", labels...),
 		answering: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "leaselb", Subsystem: "l2", Name: "answering",
 			Help: "VIPs this node currently answers for, per interface and family."}, labels),
+		coarse: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "leaselb", Subsystem: "l2", Name: "kernel_filter_coarse",
+			Help: "1 while an interface's sockets pass every ARP/NDP frame to the speaker because the kernel refused the filter naming its VIPs (raise net.core.optmem_max)."}, []string{"interface"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.replies, m.gratuitous, m.claims, m.malformed, m.socketErrors, m.claimsLost, m.answering, m.probes, m.probeReplies} {
+	for _, c := range []prometheus.Collector{m.requests, m.replies, m.gratuitous, m.claims, m.malformed, m.socketErrors, m.claimsLost, m.answering, m.coarse, m.probes, m.probeReplies} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -271,6 +271,8 @@ func helperMain() int {
 			say("ifaces %s", strings.Join(a.Interfaces(netip.MustParseAddr(f[1])), ","))
 		case "groups":
 			say("groups %d", countVIPGroups())
+		case "snm":
+			say("snm %d", countSolicitedNode())
 		case "addrs":
 			var s []string
 			for _, ip := range a.Addrs() {
@@ -306,6 +308,12 @@ func helperMain() int {
 func countVIPGroups() int {
 	b, _ := os.ReadFile("/proc/net/igmp6")
 	return strings.Count(string(b), "ff0200000000000000000001ff000010")
+}
+
+// countSolicitedNode counts the namespace's solicited-node groups.
+func countSolicitedNode() int {
+	b, _ := os.ReadFile("/proc/net/igmp6")
+	return strings.Count(string(b), "ff0200000000000000000001ff")
 }
 
 func countPacketSockets() int {

@@ -283,7 +283,8 @@ func (a *Announcer) probeRound() {
 			go a.readProbeReplies(name, c, c.readNDP)
 		}
 		if !slices.Equal(s.ips, ips) {
-			if err := s.socks.setFilter(ips); err != nil {
+			// A coarse filter only costs the prober frames it drops itself.
+			if _, err := s.socks.setFilter(ips); err != nil {
 				a.m.socketErrors.WithLabelValues(name).Inc()
 				a.closeProbeSockets(name, s)
 				continue

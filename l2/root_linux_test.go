@@ -3,6 +3,7 @@
 package l2
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -115,4 +116,50 @@ func TestRootHotPlug(t *testing.T) {
 	run(t, "ip", "-n", a, "addr", "del", "198.51.100.1/24", "dev", "eth0")
 	waitFor(t, func() bool { return ha.do("ifaces 198.51.100.10", "ifaces") == "ifaces " }, "announcer to drop eth0 for 198.51.100.10")
 	ha.do("close", "closed")
+}
+
+// A node holding hundreds of VIPs on one interface answers for every one of
+// them under the 20 KiB net.core.optmem_max that kernels before 6.9 default
+// to: the kernel refuses filters naming ~300 IPv4 or (compared in full) ~20
+// IPv6 addresses, and socket memberships beyond ~360 groups, and the
+// announcer must neither give up the interface nor leave groups unjoined.
+func TestRootManyVIPsUnderSmallOptmem(t *testing.T) {
+	for _, optmem := range []string{"20480", "131072"} {
+		t.Run("optmem_max="+optmem, func(t *testing.T) {
+			l := newLAN(t)
+			a := l.addHost("a", "192.0.2.1/24", "198.51.100.1/24", "2001:db8::1/64")
+			c := l.addHost("c", "198.51.100.250/24", "2001:db8::250/64")
+			run(t, "ip", "netns", "exec", a, "sysctl", "-qw", "net.core.optmem_max="+optmem)
+			macA := macOf(t, a, "eth0")
+			var vips []string
+			for i := range 200 {
+				vips = append(vips, fmt.Sprintf("192.0.2.%d", 10+i), fmt.Sprintf("198.51.100.%d", 10+i))
+			}
+			for i := range 400 {
+				// Distinct low 24 bits: one solicited-node group each.
+				vips = append(vips, fmt.Sprintf("2001:db8::%x:%x", 1+i/256, i%256))
+			}
+			ha := startHelper(t, a)
+			var own int
+			fmt.Sscanf(ha.do("snm", "snm"), "snm %d", &own)
+			ha.do("set "+strings.Join(vips, ","), "set-done")
+			if got, want := ha.do("snm", "snm"), fmt.Sprintf("snm %d", own+400); got != want {
+				t.Errorf("solicited-node groups after joining 400 (the node's own: %d): %q, want %q", own, got, want)
+			}
+			for _, vip := range []string{"192.0.2.10", "198.51.100.209", "2001:db8::1:0", "2001:db8::2:8f"} {
+				if got := ha.do("ifaces "+vip, "ifaces"); got != "ifaces eth0" {
+					t.Errorf("announcer interfaces for %s: %q, want eth0", vip, got)
+				}
+			}
+			out, err := exec.Command("ip", "netns", "exec", c, "arping", "-c1", "-w2", "-I", "eth0", "198.51.100.209").CombinedOutput()
+			if err != nil || !strings.Contains(strings.ToLower(string(out)), macA) {
+				t.Errorf("arping 198.51.100.209 from the client: %v\n%s\nwant a reply from %s", err, out, macA)
+			}
+			out, err = exec.Command("ip", "netns", "exec", c, "ndisc6", "-1", "-r2", "-w1000", "2001:db8::2:8f", "eth0").CombinedOutput()
+			if err != nil || !strings.Contains(strings.ToLower(string(out)), macA) {
+				t.Errorf("ndisc6 2001:db8::2:8f from the client: %v\n%s\nwant %s", err, out, macA)
+			}
+			ha.do("close", "closed")
+		})
+	}
 }
