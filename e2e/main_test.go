@@ -160,16 +160,28 @@ func restore(t *testing.T, l *lab.Lab) {
 	}
 }
 
+// dumpLogs shows the end of the lab's logs after a failed scenario: the
+// Kubernetes parts first and leaselb's last, without its debug lines (lease
+// renewals), so the tail of a CI log shows what leaselb said.
 func dumpLogs(t *testing.T, l *lab.Lab) {
-	for _, name := range []string{"controller", "speaker-node-a", "speaker-node-b", "speaker-node-c", "proxy-node-a", "kube-apiserver"} {
+	for _, name := range []string{"kube-apiserver", "proxy-node-a", "controller", "speaker-node-a", "speaker-node-b", "speaker-node-c"} {
 		p := l.Proc(name)
 		if p == nil {
 			continue
 		}
 		data, _ := os.ReadFile(p.LogFile)
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(lines) > 30 {
-			lines = lines[len(lines)-30:]
+		var lines []string
+		for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+			if !strings.Contains(line, `"level":"debug"`) {
+				lines = append(lines, line)
+			}
+		}
+		n := 30
+		if strings.HasPrefix(name, "speaker") || name == "controller" {
+			n = 12
+		}
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
 		}
 		t.Logf("---- last lines of %s (%s):\n%s", name, p.LogFile, strings.Join(lines, "\n"))
 	}
