@@ -818,10 +818,25 @@ func (c *core) planGroup(p *planner, name string, spec GroupSpec) {
 		v.claimableSince = p.now
 	}
 	rank := c.rank(name, spec, gone, p.now)
-	if readyAt := v.claimableSince.Add(time.Duration(rank) * c.t.RankStep); p.now.Before(readyAt) {
+	readyAt := v.claimableSince.Add(time.Duration(rank) * c.t.RankStep)
+	if p.now.Before(readyAt) {
 		p.at(readyAt)
 		if p.group != nil {
 			p.group.ranks = true
+		}
+		return
+	}
+	// A node ranked below others claims only once its watch has echoed a
+	// renewal of ours sent after its turn came: everything committed before
+	// that renewal, the claim of a node ranked above included, has then been
+	// delivered. Without it a lagging watch (thousands of groups appearing
+	// at once) sends Creates and Updates that can only fail, from every
+	// candidate, for every group. It costs a lower-ranked claim one renewal's
+	// round trip; the top-ranked node, the usual claimant, does not wait.
+	if rank > 0 && c.own.echoSent.Before(readyAt) {
+		p.wantEcho(readyAt)
+		if p.group != nil {
+			p.group.ranks = true // a rank of 0 would not wait
 		}
 		return
 	}

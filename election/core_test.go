@@ -2,6 +2,7 @@ package election
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -196,6 +197,71 @@ func TestRenewRetriesAConflictAtOnce(t *testing.T) {
 			ws, _ := c.plan(at(10 * ms))
 			if got := renews(ws); got != tc.want {
 				t.Errorf("renewals planned at 10 ms: %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestLowerRankClaimWaitsForEcho: a free group's second-ranked candidate
+// claims only after the watch echoed a renewal of ours sent once its turn
+// came, so a watch lagging behind the top-ranked node's Create does not send
+// a Create that can only fail; the top-ranked candidate claims at once.
+func TestLowerRankClaimWaitsForEcho(t *testing.T) {
+	const ms = time.Millisecond
+	nodes := []string{"n1", "n2"}
+	group := "vip-192.0.2.10"
+	first, second := "n1", "n2"
+	if rankOf("n1", group, nodes) != 0 {
+		first, second = "n2", "n1"
+	}
+	claims := func(ws []write) (n int) {
+		for _, w := range ws {
+			if w.kind == writeClaim {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name      string
+		node      string
+		sent      time.Duration // our last renewal, answered
+		echoSent  time.Duration // of our newest echoed renewal
+		topClaim  bool          // the watch delivered the top-ranked node's lease
+		wantClaim bool
+		wantRenew bool // a renewal goes out for the echo
+	}{
+		{"top-ranked: at once", first, 150 * ms, 100 * ms, false, true, false},
+		{"second-ranked, its turn came, no echo since", second, 150 * ms, 100 * ms, false, false, true},
+		{"second-ranked, renewed since, no echo yet", second, 300 * ms, 150 * ms, false, false, false},
+		{"second-ranked, echo since, group still free", second, 300 * ms, 300 * ms, false, true, false},
+		{"second-ranked, echo since, with the top-ranked node's claim", second, 300 * ms, 300 * ms, true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(tc.node, Timing{}.WithDefaults())
+			c.markSynced(at(0))
+			for _, n := range nodes {
+				c.observeNode(n, &leaseView{rv: "1" + n}, at(0))
+			}
+			c.setGroups([]GroupSpec{{Name: group, Candidate: true, Candidates: nodes}})
+			c.own.okOnce, c.own.okSent, c.own.lastSent = true, at(0), at(0)
+			// The group is free from 0: the second rank's turn comes at
+			// 200 ms; the top rank claims now, or later if asked again.
+			ws, _ := c.plan(at(0))
+			claimed := claims(ws)
+			c.own.inflight = false
+			c.own.okSent, c.own.lastSent, c.own.echoSent = at(tc.sent), at(tc.sent), at(tc.echoSent)
+			c.touch(group)
+			if tc.topClaim {
+				c.observeVIP(group, &leaseView{rv: "9", holder: first}, at(300*ms))
+			}
+			ws, _ = c.plan(at(400 * ms))
+			if got := claimed+claims(ws) > 0; got != tc.wantClaim {
+				t.Errorf("claims at 400 ms: %v, want %v (writes %+v)", got, tc.wantClaim, ws)
+			}
+			renewed := slices.ContainsFunc(ws, func(w write) bool { return w.kind == writeRenew })
+			if renewed != tc.wantRenew {
+				t.Errorf("renewal at 400 ms: %v, want %v", renewed, tc.wantRenew)
 			}
 		})
 	}

@@ -708,6 +708,13 @@ func (e *Elector) perform(ctx context.Context, w write) {
 				e.push(func(c *core, now time.Time) { c.done(w, outcomeFailed, "", now) })
 				return
 			}
+			if e.overtaken(w) {
+				// What the API server would answer, without asking it.
+				e.inflight.release(false)
+				e.m.overtaken.Inc()
+				e.push(func(c *core, now time.Time) { c.done(w, outcomeConflict, "", now) })
+				return
+			}
 		}
 		// The write itself outlives ctx, so that Run's shutdown learns
 		// whether an in-flight claim won and can release it.
@@ -717,6 +724,30 @@ func (e *Elector) perform(ctx context.Context, w write) {
 			e.inflight.release(overloaded)
 		}
 	}()
+}
+
+// overtaken reports whether the VIP lease a claim is conditional on changed
+// in the informer's cache while the claim waited for a write slot, so that
+// the API server could only answer it with a conflict: a Create of a lease
+// that now exists, an Update of an older version or of a deleted lease. When
+// thousands of groups appear at once the slots queue claims for seconds, and
+// the claims of the nodes ranked above land meanwhile. Only claims: their
+// version comes from the cache, which the informer's store is never behind,
+// while our writes to a lease we hold may carry a version from our last
+// write's answer that the store has not seen yet.
+func (e *Elector) overtaken(w write) bool {
+	if w.kind != writeClaim {
+		return false
+	}
+	obj, exists, err := e.cfg.Leases.GetStore().GetByKey(e.cfg.Namespace + "/" + w.name)
+	if err != nil {
+		return false
+	}
+	if !exists {
+		return w.rv != ""
+	}
+	l, ok := obj.(*coordinationv1.Lease)
+	return ok && l.ResourceVersion != w.rv
 }
 
 // do performs one write against the API server; overloaded says the API

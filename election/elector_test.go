@@ -766,3 +766,39 @@ func TestParseList(t *testing.T) {
 		}
 	}
 }
+
+// TestOvertakenClaimsAreNotSent: a claim that waited for a write slot while
+// its lease changed in the cache is dropped as the API server would refuse
+// it; writes to leases we hold are always sent (their version may be ahead
+// of the cache).
+func TestOvertakenClaimsAreNotSent(t *testing.T) {
+	inf := informers.NewSharedInformerFactoryWithOptions(fake.NewClientset(), 0, informers.WithNamespace(testNS)).Coordination().V1().Leases().Informer()
+	lease := func(name, rv string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name, ResourceVersion: rv}}
+	}
+	for _, l := range []*coordinationv1.Lease{lease("vip-a", "5"), lease("vip-b", "7")} {
+		if err := inf.GetStore().Add(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &Elector{cfg: Config{Leases: inf, Namespace: testNS}}
+	for _, tc := range []struct {
+		name string
+		w    write
+		want bool
+	}{
+		{"create of a lease still absent", write{kind: writeClaim, name: "vip-c"}, false},
+		{"create of a lease that now exists", write{kind: writeClaim, name: "vip-a"}, true},
+		{"update of the version in the cache", write{kind: writeClaim, name: "vip-a", rv: "5"}, false},
+		{"update of an older version", write{kind: writeClaim, name: "vip-b", rv: "6"}, true},
+		{"update of a lease deleted since", write{kind: writeClaim, name: "vip-c", rv: "3"}, true},
+		{"refresh of a held lease ahead of the cache", write{kind: writeRefresh, name: "vip-b", rv: "9"}, false},
+		{"release of a held lease ahead of the cache", write{kind: writeRelease, name: "vip-b", rv: "9"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := e.overtaken(tc.w); got != tc.want {
+				t.Errorf("overtaken = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ type metrics struct {
 	elections    *prometheus.CounterVec
 	handovers    *prometheus.CounterVec
 	writes       *prometheus.CounterVec
+	overtaken    prometheus.Counter
 	claimLatency prometheus.Histogram
 }
 
@@ -35,6 +36,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "leaselb_election_api_writes_total",
 			Help: "Lease writes sent to the API server, by lease kind (node, vip), verb and result (ok, conflict, error).",
 		}, []string{"lease", "verb", "result"}),
+		overtaken: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leaselb_election_writes_overtaken_total",
+			Help: "VIP lease writes dropped unsent because the lease changed in the cache while they waited for a write slot (another node claimed it first).",
+		}),
 		claimLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "leaselb_election_claim_seconds",
 			Help:    "Time from a group becoming claimable on this node's clock to this node's claim succeeding.",
@@ -44,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.held, m.elections, m.handovers, m.writes, m.claimLatency} {
+	for _, c := range []prometheus.Collector{m.held, m.elections, m.handovers, m.writes, m.overtaken, m.claimLatency} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

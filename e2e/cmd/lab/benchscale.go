@@ -93,6 +93,7 @@ type scaleOpts struct {
 	rollMax                 int
 	simNice                 int
 	flowSchema              bool
+	simLogLevel             string
 	out                     string
 }
 
@@ -107,6 +108,7 @@ func benchScaleCmd(ctx context.Context, root string, args []string) error {
 	fs.BoolVar(&o.roll, "roll", true, "run the rolling restart of every speaker")
 	fs.IntVar(&o.simNice, "sim-nice", 10, "nice level of the simulated speakers (0: none): on real nodes they would not take the API server's CPU, here 99 processes crowd it out")
 	fs.IntVar(&o.rollMax, "roll-max", 0, "restart only the first this many speakers in the rolling restart (0: all); a restart at 100 × 5,000 waits for a full resync")
+	fs.StringVar(&o.simLogLevel, "sim-log-level", "info", "log level of the simulated speakers (debug shows every Lease write and its error)")
 	fs.BoolVar(&o.flowSchema, "flowschema", false, "give the speakers' Lease requests their own API Priority and Fairness level with deep queues (see speakerFlowSchema)")
 	fs.StringVar(&o.out, "out", filepath.Join(root, "bin", "bench-scale.md"), "file the table is written to")
 	if err := fs.Parse(args); err != nil {
@@ -124,7 +126,7 @@ func benchScaleCmd(ctx context.Context, root string, args []string) error {
 	if err != nil {
 		return err
 	}
-	f := &fleet{l: l, root: root, state: filepath.Dir(l.LogDir()), procs: map[string]*lab.Proc{}, nice: o.simNice}
+	f := &fleet{l: l, root: root, state: filepath.Dir(l.LogDir()), procs: map[string]*lab.Proc{}, nice: o.simNice, simLogLevel: o.simLogLevel}
 	defer func() {
 		step("Tearing the lab down")
 		f.killAll()
@@ -144,11 +146,12 @@ func benchScaleCmd(ctx context.Context, root string, args []string) error {
 
 // A fleet is the benchmark's speakers and what watches them.
 type fleet struct {
-	l     *lab.Lab
-	root  string
-	state string
-	names []string // every speaker's node, realNode first
-	nice  int      // nice level of the simulated speakers
+	l           *lab.Lab
+	root        string
+	state       string
+	names       []string // every speaker's node, realNode first
+	nice        int      // nice level of the simulated speakers
+	simLogLevel string   // --log-level of the simulated speakers
 
 	mu    sync.Mutex
 	procs map[string]*lab.Proc
@@ -420,7 +423,7 @@ func (f *fleet) start(node string, extra ...string) error {
 	_, _ = fmt.Sscanf(node, "sim-%d", &id)
 	args := append([]string{"--kubeconfig", f.l.ComponentKubeconfig("speaker"), "--node-name", node,
 		"--mac", fmt.Sprintf("02:5c:00:00:%02x:%02x", id>>8, id&0xff),
-		"--ready-file", f.readyFile(node), "--profile-dir", f.profDir()}, extra...)
+		"--ready-file", f.readyFile(node), "--profile-dir", f.profDir(), "--log-level", f.simLogLevel}, extra...)
 	bin := f.l.Bin("scalespeaker")
 	if f.nice > 0 {
 		// nice execs the speaker: same pid, every thread niced.
