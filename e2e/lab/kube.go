@@ -203,8 +203,9 @@ func (l *Lab) StartSpeaker(node string) error {
 	}
 	l.mu.Lock()
 	args = append(args, l.opts.SpeakerArgs...)
+	env := append([]string{"POD_NAMESPACE=" + Namespace, "NODE_NAME=" + node}, l.opts.SpeakerEnv...)
 	l.mu.Unlock()
-	_, err := l.spawn("speaker-"+node, h.NS, []string{"POD_NAMESPACE=" + Namespace, "NODE_NAME=" + node}, l.Bin("leaselb"), args...)
+	_, err := l.spawn("speaker-"+node, h.NS, env, l.Bin("leaselb"), args...)
 	return err
 }
 

@@ -83,6 +83,9 @@ type Options struct {
 	// SpeakerArgs and ControllerArgs are added to the components' flags
 	// (stand-in nodes only: with Kubelets the manifest's flags run).
 	SpeakerArgs, ControllerArgs []string
+	// SpeakerEnv is added to the speakers' environment (stand-in nodes
+	// only), e.g. GOGC=50 to compare the Go runtime's settings.
+	SpeakerEnv []string
 	// APIServerArgs are added to kube-apiserver's flags (a later flag wins,
 	// e.g. --profiling=true for the scale benchmark).
 	APIServerArgs []string

@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"fmt"
+	"k8s.io/apimachinery/pkg/runtime"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -297,66 +298,91 @@ func TestDecide(t *testing.T) {
 			node:     "a", want: ReasonNodeNotSelected, candidates: nil,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if tt.nodes == nil {
-				tt.nodes = nodes
+	// Every case runs twice: on the objects as written, and as the
+	// speaker's informers cache them (trimForCache), which must decide the
+	// same.
+	for _, trimmed := range []bool{false, true} {
+		for _, tt := range tests {
+			name := tt.name
+			if trimmed {
+				name += " (cached)"
 			}
-			if tt.pools == nil {
-				tt.pools = []*v1alpha1.IPAddressPool{lan, v6, dark}
-			}
-			groups, _ := Groups(tt.services, false)
-			var g Group
-			switch len(groups) {
-			case 0:
-				// Not ours or no IP: decide on the raw group as a caller
-				// could build it.
-				g = Group{Name: "vip-test", Services: tt.services}
-				for _, s := range tt.services {
-					g.IPs = append(g.IPs, ServiceIPs(s)...)
+			t.Run(name, func(t *testing.T) {
+				if tt.nodes == nil {
+					tt.nodes = nodes
 				}
-			case 1:
-				g = groups[0]
-			default:
-				t.Fatalf("services form %d groups, want 1", len(groups))
-			}
-			w := NewWorld(Inputs{Nodes: tt.nodes, Pools: tt.pools, Advertisements: tt.ads, EndpointSlices: tt.slices, IgnoreExcludeLabel: tt.ignoreExclude})
-			d := w.Decide(tt.node, g, tt.requireClass)
-			if d.Candidate != (tt.want == "") || d.Reason != tt.want {
-				t.Fatalf("Decide = candidate %v reason %q (%s), want reason %q", d.Candidate, d.Reason, d.Message, tt.want)
-			}
-			if !strings.Contains(d.Message, tt.wantMsg) {
-				t.Errorf("message %q does not contain %q", d.Message, tt.wantMsg)
-			}
-			if d.Candidate {
-				if !reflect.DeepEqual(d.IPs, tt.ips) {
-					t.Errorf("IPs = %v, want %v", d.IPs, tt.ips)
+				if trimmed {
+					tt.services, tt.nodes, tt.slices = trimAll(tt.services), trimAll(tt.nodes), trimAll(tt.slices)
 				}
-				got := map[string][]string{}
-				for ip, ifs := range d.Interfaces {
-					got[ip.String()] = ifs
+				if tt.pools == nil {
+					tt.pools = []*v1alpha1.IPAddressPool{lan, v6, dark}
 				}
-				if !reflect.DeepEqual(got, tt.ifaces) {
-					t.Errorf("interfaces = %#v, want %#v", got, tt.ifaces)
+				groups, _ := Groups(tt.services, false)
+				var g Group
+				switch len(groups) {
+				case 0:
+					// Not ours or no IP: decide on the raw group as a caller
+					// could build it.
+					g = Group{Name: "vip-test", Services: tt.services}
+					for _, s := range tt.services {
+						g.IPs = append(g.IPs, ServiceIPs(s)...)
+					}
+				case 1:
+					g = groups[0]
+				default:
+					t.Fatalf("services form %d groups, want 1", len(groups))
 				}
-			} else if d.Message == "" {
-				t.Errorf("no message for reason %s", d.Reason)
-			}
-			if got := w.Candidates(g, tt.requireClass); !reflect.DeepEqual(got, tt.candidates) {
-				t.Errorf("Candidates = %v, want %v", got, tt.candidates)
-			}
-			// Candidates is Decide over every node.
-			var again []string
-			for _, n := range w.NodeNames() {
-				if w.Decide(n, g, tt.requireClass).Candidate {
-					again = append(again, n)
+				w := NewWorld(Inputs{Nodes: tt.nodes, Pools: tt.pools, Advertisements: tt.ads, EndpointSlices: tt.slices, IgnoreExcludeLabel: tt.ignoreExclude})
+				d := w.Decide(tt.node, g, tt.requireClass)
+				if d.Candidate != (tt.want == "") || d.Reason != tt.want {
+					t.Fatalf("Decide = candidate %v reason %q (%s), want reason %q", d.Candidate, d.Reason, d.Message, tt.want)
 				}
-			}
-			if !reflect.DeepEqual(again, tt.candidates) {
-				t.Errorf("Decide over every node = %v, want %v", again, tt.candidates)
-			}
-		})
+				if !strings.Contains(d.Message, tt.wantMsg) {
+					t.Errorf("message %q does not contain %q", d.Message, tt.wantMsg)
+				}
+				if d.Candidate {
+					if !reflect.DeepEqual(d.IPs, tt.ips) {
+						t.Errorf("IPs = %v, want %v", d.IPs, tt.ips)
+					}
+					got := map[string][]string{}
+					for ip, ifs := range d.Interfaces {
+						got[ip.String()] = ifs
+					}
+					if !reflect.DeepEqual(got, tt.ifaces) {
+						t.Errorf("interfaces = %#v, want %#v", got, tt.ifaces)
+					}
+				} else if d.Message == "" {
+					t.Errorf("no message for reason %s", d.Reason)
+				}
+				if got := w.Candidates(g, tt.requireClass); !reflect.DeepEqual(got, tt.candidates) {
+					t.Errorf("Candidates = %v, want %v", got, tt.candidates)
+				}
+				// Candidates is Decide over every node.
+				var again []string
+				for _, n := range w.NodeNames() {
+					if w.Decide(n, g, tt.requireClass).Candidate {
+						again = append(again, n)
+					}
+				}
+				if !reflect.DeepEqual(again, tt.candidates) {
+					t.Errorf("Decide over every node = %v, want %v", again, tt.candidates)
+				}
+			})
+		}
 	}
+}
+
+// trimAll returns trimmed deep copies of objs, as the informers cache them.
+func trimAll[T interface{ DeepCopyObject() runtime.Object }](objs []T) []T {
+	var out []T
+	for _, o := range objs {
+		c, err := trimForCache(o.DeepCopyObject())
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, c.(T))
+	}
+	return out
 }
 
 // BenchmarkCandidacy prints the cost of deciding 1,000 groups on 100 nodes,
@@ -388,5 +414,43 @@ func BenchmarkCandidacy(b *testing.B) {
 			v.decide("n01")
 			v.candidates()
 		}
+	}
+}
+
+// TestTrimForCache: the heavy parts the speaker never reads are gone from
+// what its informers cache.
+func TestTrimForCache(t *testing.T) {
+	s := svc("a", "192.0.2.10")
+	s.Annotations = map[string]string{lastApplied: strings.Repeat("x", 2000), "keep": "me"}
+	s.Spec.Ports = []corev1.ServicePort{{Port: 80}}
+	s.Spec.Selector = map[string]string{"app": "a"}
+	n := node("a")
+	n.Status.Images = []corev1.ContainerImage{{Names: []string{"registry.example/big:1"}}}
+	sl := slice("a", "a-1", ep{node: "a", ready: yes()})
+	sl.Endpoints[0].TargetRef = &corev1.ObjectReference{Kind: "Pod", Name: "a-1"}
+	for _, tc := range []struct {
+		name string
+		obj  runtime.Object
+		gone func(runtime.Object) bool
+	}{
+		{"Service: last-applied, ports, selector", s, func(o runtime.Object) bool {
+			c := o.(*corev1.Service)
+			return c.Annotations[lastApplied] == "" && c.Annotations["keep"] == "me" && c.Spec.Ports == nil && c.Spec.Selector == nil
+		}},
+		{"Node: images", n, func(o runtime.Object) bool {
+			c := o.(*corev1.Node)
+			return c.Status.Images == nil && len(c.Status.Conditions) == len(n.Status.Conditions)
+		}},
+		{"EndpointSlice: target refs", sl, func(o runtime.Object) bool {
+			c := o.(*discoveryv1.EndpointSlice)
+			return c.Endpoints[0].TargetRef == nil && *c.Endpoints[0].NodeName == "a"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := trimForCache(tc.obj.DeepCopyObject())
+			if err != nil || !tc.gone(got.(runtime.Object)) {
+				t.Errorf("trimForCache = %+v, %v", got, err)
+			}
+		})
 	}
 }

@@ -273,7 +273,7 @@ func (s *Speaker) makeInformers() error {
 // hookInformer strips managedFields from what inf caches and reports its
 // list and watch failures while live says it is in use.
 func hookInformer(inf cache.SharedIndexInformer, name string, live func() bool, failed func(string, error)) error {
-	if err := inf.SetTransform(stripManagedFields); err != nil {
+	if err := inf.SetTransform(trimForCache); err != nil {
 		return fmt.Errorf("speaker: %s informer: %w", name, err)
 	}
 	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
@@ -358,11 +358,37 @@ func informerOf[G interface {
 	return g.Informer(), nil
 }
 
-// stripManagedFields drops managedFields before objects are cached: the
-// speaker never reads them, and on big clusters they are most of the bytes.
-func stripManagedFields(obj any) (any, error) {
+// lastApplied is the annotation `kubectl apply` keeps a whole copy of the
+// object in.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// trimForCache drops what the speaker never reads before objects are cached:
+// managedFields and kubectl's last-applied copy everywhere, a Service's
+// ports, selector and cluster IPs, a Node's status beyond its conditions
+// (the image list alone is kilobytes per node), and an EndpointSlice's
+// ports and each endpoint's target, hints and topology. On a cluster of
+// thousands of mostly ClusterIP Services that is most of the cache. The
+// speaker reads only its own copies; what it reads of them is in
+// candidacy.go, groups.go and filter.go.
+func trimForCache(obj any) (any, error) {
 	if a, err := meta.Accessor(obj); err == nil {
 		a.SetManagedFields(nil)
+		if ann := a.GetAnnotations(); ann[lastApplied] != "" {
+			delete(ann, lastApplied)
+		}
+	}
+	switch o := obj.(type) {
+	case *corev1.Service:
+		o.Spec.Ports, o.Spec.Selector, o.Spec.ClusterIPs, o.Spec.ClusterIP = nil, nil, nil, ""
+		o.Spec.SessionAffinityConfig = nil
+	case *corev1.Node:
+		o.Status = corev1.NodeStatus{Conditions: o.Status.Conditions}
+	case *discoveryv1.EndpointSlice:
+		o.Ports = nil
+		for i := range o.Endpoints {
+			ep := &o.Endpoints[i]
+			ep.TargetRef, ep.Hints, ep.Hostname, ep.Zone, ep.DeprecatedTopology = nil, nil, nil, nil, nil
+		}
 	}
 	return obj, nil
 }

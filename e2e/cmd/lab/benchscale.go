@@ -94,6 +94,7 @@ type scaleOpts struct {
 	simNice                 int
 	flowSchema              bool
 	simLogLevel             string
+	speakerEnv              []string
 	out                     string
 }
 
@@ -108,6 +109,13 @@ func benchScaleCmd(ctx context.Context, root string, args []string) error {
 	fs.BoolVar(&o.roll, "roll", true, "run the rolling restart of every speaker")
 	fs.IntVar(&o.simNice, "sim-nice", 10, "nice level of the simulated speakers (0: none): on real nodes they would not take the API server's CPU, here 99 processes crowd it out")
 	fs.IntVar(&o.rollMax, "roll-max", 0, "restart only the first this many speakers in the rolling restart (0: all); a restart at 100 × 5,000 waits for a full resync")
+	fs.Func("speaker-env", "KEY=VALUE added to every speaker's environment, real and simulated (repeat the flag), e.g. GOGC=50", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		o.speakerEnv = append(o.speakerEnv, v)
+		return nil
+	})
 	fs.StringVar(&o.simLogLevel, "sim-log-level", "info", "log level of the simulated speakers (debug shows every Lease write and its error)")
 	fs.BoolVar(&o.flowSchema, "flowschema", false, "give the speakers' Lease requests their own API Priority and Fairness level with deep queues (see speakerFlowSchema)")
 	fs.StringVar(&o.out, "out", filepath.Join(root, "bin", "bench-scale.md"), "file the table is written to")
@@ -122,11 +130,11 @@ func benchScaleCmd(ctx context.Context, root string, args []string) error {
 	}
 	step(fmt.Sprintf("Starting the lab for bench-scale (prefix lls-): %d speakers (1 real, %d simulated), %d VIPs", o.nodes, o.nodes-1, o.vips))
 	l, err := lab.Start(ctx, lab.Options{Prefix: "lls-", Root: root, Logf: logf, NoLeaselb: true,
-		APIServerArgs: []string{"--profiling=true"}})
+		APIServerArgs: []string{"--profiling=true"}, SpeakerEnv: o.speakerEnv})
 	if err != nil {
 		return err
 	}
-	f := &fleet{l: l, root: root, state: filepath.Dir(l.LogDir()), procs: map[string]*lab.Proc{}, nice: o.simNice, simLogLevel: o.simLogLevel}
+	f := &fleet{l: l, root: root, state: filepath.Dir(l.LogDir()), procs: map[string]*lab.Proc{}, nice: o.simNice, simLogLevel: o.simLogLevel, env: o.speakerEnv}
 	defer func() {
 		step("Tearing the lab down")
 		f.killAll()
@@ -152,6 +160,7 @@ type fleet struct {
 	names       []string // every speaker's node, realNode first
 	nice        int      // nice level of the simulated speakers
 	simLogLevel string   // --log-level of the simulated speakers
+	env         []string // added to the simulated speakers' environment
 
 	mu    sync.Mutex
 	procs map[string]*lab.Proc
@@ -430,7 +439,7 @@ func (f *fleet) start(node string, extra ...string) error {
 		args = append([]string{"-n", fmt.Sprint(f.nice), bin}, args...)
 		bin = "nice"
 	}
-	p, err := f.l.Spawn(node, f.l.Hosts["client"].NS, []string{"POD_NAMESPACE=" + lab.Namespace}, bin, args...)
+	p, err := f.l.Spawn(node, f.l.Hosts["client"].NS, append([]string{"POD_NAMESPACE=" + lab.Namespace}, f.env...), bin, args...)
 	if err != nil {
 		return err
 	}
@@ -1146,6 +1155,9 @@ func (r *scaleReport) render() string {
 		"(informers, election, loop; own client and node lease) with a **simulated wire side** that records what it would announce and answers nothing. "+
 		"%d VIPs as %d IPv6 Services × %d IP (%d groups, one VIP lease each), `status.loadBalancer.ingress` written by the benchmark (no controller). Speaker defaults: node lease renewed every 500 ms, duration 2 s.\n\n",
 		r.started.UTC().Format(time.RFC3339), host, n, realNode, n-1, o.vips, services, o.perService, services)
+	if len(o.speakerEnv) > 0 {
+		fmt.Fprintf(&b, "Every speaker's environment adds `%s`.\n\n", strings.Join(o.speakerEnv, " "))
+	}
 	if o.simNice > 0 {
 		fmt.Fprintf(&b, "The simulated speakers run at nice %d, so that the API server and etcd, which on a real cluster do not share their cores with a hundred speakers, get the CPU they ask for first; the speakers' CPU figures are still what each used.\n\n", o.simNice)
 	}
