@@ -2,7 +2,6 @@ package election
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 )
@@ -167,14 +166,7 @@ func TestLostIgnoresOurOwnEcho(t *testing.T) {
 // row waits for the period, so two writers of one node lease cannot spin.
 func TestRenewRetriesAConflictAtOnce(t *testing.T) {
 	const ms = time.Millisecond
-	renews := func(ws []write) (n int) {
-		for _, w := range ws {
-			if w.kind == writeRenew {
-				n++
-			}
-		}
-		return n
-	}
+	renews := func(ws []write) int { return countWrites(ws, writeRenew) }
 	for _, tc := range []struct {
 		name     string
 		outcomes []outcome // of the renewals before the plan at 10 ms
@@ -214,14 +206,7 @@ func TestLowerRankClaimWaitsForEcho(t *testing.T) {
 	if rankOf("n1", group, nodes) != 0 {
 		first, second = "n2", "n1"
 	}
-	claims := func(ws []write) (n int) {
-		for _, w := range ws {
-			if w.kind == writeClaim {
-				n++
-			}
-		}
-		return n
-	}
+	claims := func(ws []write) int { return countWrites(ws, writeClaim) }
 	for _, tc := range []struct {
 		name      string
 		node      string
@@ -259,10 +244,20 @@ func TestLowerRankClaimWaitsForEcho(t *testing.T) {
 			if got := claimed+claims(ws) > 0; got != tc.wantClaim {
 				t.Errorf("claims at 400 ms: %v, want %v (writes %+v)", got, tc.wantClaim, ws)
 			}
-			renewed := slices.ContainsFunc(ws, func(w write) bool { return w.kind == writeRenew })
+			renewed := countWrites(ws, writeRenew) > 0
 			if renewed != tc.wantRenew {
 				t.Errorf("renewal at 400 ms: %v, want %v", renewed, tc.wantRenew)
 			}
 		})
 	}
+}
+
+// countWrites counts the writes of kind k in ws.
+func countWrites(ws []write, k writeKind) (n int) {
+	for _, w := range ws {
+		if w.kind == k {
+			n++
+		}
+	}
+	return n
 }

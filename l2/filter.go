@@ -67,17 +67,21 @@ func appendWordMatch(prog []bpf.Instruction, offs, words []uint32) []bpf.Instruc
 	return append(prog, bpf.RetConstant{Val: 0})
 }
 
-// arpHeader drops what is not an ARP frame, and the frames this host sends.
-func arpHeader() []bpf.Instruction {
+// etherHeader drops the frames this host sends and those of another
+// EtherType than etherType.
+func etherHeader(etherType uint32) []bpf.Instruction {
 	return []bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtType},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: 0, SkipFalse: 1},
 		bpf.RetConstant{Val: 0},
 		bpf.LoadAbsolute{Off: offEtherType, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherTypeARP, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherType, SkipTrue: 1},
 		bpf.RetConstant{Val: 0},
 	}
 }
+
+// arpHeader drops what is not an ARP frame, and the frames this host sends.
+func arpHeader() []bpf.Instruction { return etherHeader(etherTypeARP) }
 
 // arpCoarse and ndpCoarse pass every frame of their protocol, leaving the
 // addresses to the user-space lookup: for more VIPs than a program can name,
@@ -89,13 +93,7 @@ func ndpCoarse() []bpf.Instruction { return append(ndpHeader(), bpf.RetConstant{
 // ndpHeader drops what is not an ICMPv6 Neighbor Solicitation or
 // Advertisement (without extension headers), and the frames this host sends.
 func ndpHeader() []bpf.Instruction {
-	return []bpf.Instruction{
-		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: 0, SkipFalse: 1},
-		bpf.RetConstant{Val: 0},
-		bpf.LoadAbsolute{Off: offEtherType, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherTypeIPv6, SkipTrue: 1},
-		bpf.RetConstant{Val: 0},
+	return append(etherHeader(etherTypeIPv6),
 		bpf.LoadAbsolute{Off: offIP6Next, Size: 1},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: protoICMPv6, SkipTrue: 1},
 		bpf.RetConstant{Val: 0},
@@ -103,7 +101,7 @@ func ndpHeader() []bpf.Instruction {
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 135, SkipTrue: 2},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 136, SkipTrue: 1},
 		bpf.RetConstant{Val: 0},
-	}
+	)
 }
 
 // ndpFilter returns the program for an interface's IPv6 socket: ICMPv6
