@@ -183,6 +183,9 @@ type iface struct {
 	backoff time.Duration
 	failed  atomic.Bool // a reader hit an error on the current sockets
 	coarse  bool        // the kernel refused the filter naming the held VIPs
+	// filtered is the held set the open sockets' filters were built for:
+	// an apply that leaves it alone does not rebuild them.
+	filtered []netip.Addr
 }
 
 // NewAnnouncer returns an Announcer that answers for nothing until Set.
@@ -605,12 +608,15 @@ func (a *Announcer) applyLocked() {
 		// Answer first, then join groups, then announce: a client that
 		// reacts to the announcement with a solicitation gets an answer.
 		f.snap.Store(&ifaceView{name: name, mac: f.info.MAC, held: toSet(ips), ours: ours})
-		exact, err := f.socks.setFilter(ips)
-		if err != nil {
-			a.failIfaceLocked(f, err)
-			continue
+		if !slices.Equal(f.filtered, ips) {
+			exact, err := f.socks.setFilter(ips)
+			if err != nil {
+				a.failIfaceLocked(f, err)
+				continue
+			}
+			a.noteFilterLocked(f, exact, len(ips))
+			f.filtered = ips
 		}
-		a.noteFilterLocked(f, exact, len(ips))
 		a.syncGroupsLocked(f, ips)
 		var v4, v6 float64
 		for _, ip := range ips {
@@ -763,6 +769,7 @@ func (a *Announcer) openIfaceLocked(f *iface) bool {
 	}
 	f.socks = c
 	f.groups = map[netip.Addr]int{}
+	f.filtered = nil
 	f.failed.Store(false)
 	f.retryAt = time.Time{}
 	if f.backoff > 0 {

@@ -503,6 +503,13 @@ func TestReadErrorRetriesOneInterface(t *testing.T) {
 	if v4, _ := countGratuitous(sys.conn("eth1").take()); v4 != 2 {
 		t.Errorf("%d gratuitous ARP frames on eth1 after the retry, want 2 (a fresh burst)", v4)
 	}
+	// The new sockets start with a filter that drops everything.
+	reopened := sys.conn("eth1")
+	reopened.mu.Lock()
+	defer reopened.mu.Unlock()
+	if !slices.Equal(reopened.filter, []netip.Addr{heldV4}) {
+		t.Errorf("filter of eth1's new sockets = %v, want %v", reopened.filter, heldV4)
+	}
 }
 
 // TestVirtualPrefixesAreMinimal keeps virtualPrefixes free of entries that

@@ -305,15 +305,16 @@ func helperMain() int {
 
 // countVIPGroups counts memberships of ff02::1:ff00:10, the solicited-node
 // group of 2001:db8::10 (and of every test VIP ending in ::10).
-func countVIPGroups() int {
-	b, _ := os.ReadFile("/proc/net/igmp6")
-	return strings.Count(string(b), "ff0200000000000000000001ff000010")
-}
+func countVIPGroups() int { return countIGMP6("ff0200000000000000000001ff000010") }
 
 // countSolicitedNode counts the namespace's solicited-node groups.
-func countSolicitedNode() int {
+func countSolicitedNode() int { return countIGMP6("ff0200000000000000000001ff") }
+
+// countIGMP6 counts the namespace's IPv6 memberships whose group (in
+// /proc/net/igmp6's hex) starts with prefix.
+func countIGMP6(prefix string) int {
 	b, _ := os.ReadFile("/proc/net/igmp6")
-	return strings.Count(string(b), "ff0200000000000000000001ff")
+	return strings.Count(string(b), prefix)
 }
 
 func countPacketSockets() int {
